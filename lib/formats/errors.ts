@@ -1,0 +1,19 @@
+/** A checkpoint that cannot be read or written, told as one line: which file, where, what to do. */
+export class CheckpointError extends Error {
+  override readonly name = 'CheckpointError';
+  constructor(
+    /** The file (or `<bytes>` for an in-memory source). */
+    readonly file: string,
+    /** What is wrong, with its place (entry, key, byte offset) when known. */
+    readonly problem: string,
+    /** What the user can do about it, when something can be done. */
+    readonly hint?: string,
+  ) {
+    super(`${file}: ${problem}${hint ? ` (${hint})` : ''}`);
+  }
+}
+
+/** Throws a CheckpointError about `file` unless `cond` holds. */
+export function check(cond: unknown, file: string, problem: string | (() => string), hint?: string): asserts cond {
+  if (!cond) throw new CheckpointError(file, typeof problem === 'function' ? problem() : problem, hint);
+}

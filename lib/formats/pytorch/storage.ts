@@ -1,0 +1,93 @@
+/** PyTorch storages and tensor views of them, as a checkpoint's pickle describes them. */
+import { CheckpointError } from '../errors';
+import { PyExternal } from '../pickle/values';
+import { allocate, itemSize, numel, viewAs, type DType, type HostTensor } from '../../statedict/tensor';
+
+/** PyTorch's typed storage class names and the dtype of their elements. */
+export const STORAGE_DTYPES: Readonly<Record<string, DType>> = {
+  FloatStorage: 'float32', DoubleStorage: 'float64', HalfStorage: 'float16', BFloat16Storage: 'bfloat16',
+  CharStorage: 'int8', ShortStorage: 'int16', IntStorage: 'int32', LongStorage: 'int64',
+  ByteStorage: 'uint8', BoolStorage: 'bool',
+};
+
+/** A storage: a flat run of elements in the file, shared by every tensor that views it. */
+export class StorageRef extends PyExternal {
+  constructor(
+    readonly key: string,
+    readonly dtype: DType,
+    /** Element count the pickle declares. */
+    readonly numel: number,
+    /** The storage's bytes: a view into the file's bytes. */
+    readonly bytes: Uint8Array,
+  ) { super(); }
+}
+
+/** A tensor as `_rebuild_tensor_v2` describes it: a strided view of a storage. */
+export class TensorRef extends PyExternal {
+  requiresGrad = false;
+  constructor(
+    readonly storage: StorageRef,
+    readonly offset: number,
+    readonly shape: number[],
+    readonly stride: number[],
+  ) { super(); }
+}
+
+/** Limits on what materialising tensors may allocate beyond the file's own bytes. */
+export interface AllocationBudget {
+  /** Bytes that copies (non-contiguous or expanded tensors) may still allocate. */
+  remaining: number;
+}
+
+/** The HostTensor a TensorRef denotes: a view of the file's bytes when contiguous, else a copy. */
+export function materialize(t: TensorRef, file: string, key: string, budget: AllocationBudget): HostTensor {
+  const { storage, offset, shape, stride } = t;
+  const dtype = storage.dtype;
+  const n = numel(shape);
+  const where = `tensor '${key}' (storage ${storage.key})`;
+  if (n === 0) return { dtype, shape, data: allocate(dtype, 0) };
+  // The highest element the view touches must lie inside the storage.
+  let last = offset;
+  for (let i = 0; i < shape.length; i++) last += (shape[i] - 1) * stride[i];
+  if (last >= storage.numel) {
+    throw new CheckpointError(file, `${where} reaches element ${last} but its storage holds ${storage.numel}`, 'the file is damaged');
+  }
+  const size = itemSize(dtype);
+  if (isContiguous(shape, stride)) {
+    return { dtype, shape, data: viewAs(dtype, storage.bytes.subarray(offset * size, (offset + n) * size)) };
+  }
+  const bytes = n * size;
+  if (bytes > budget.remaining) {
+    throw new CheckpointError(file, `${where} is a strided view of ${n} elements whose copy needs ${bytes} bytes, more than the file justifies`,
+      'pass a larger maxAllocation if the tensor is genuinely an expanded view');
+  }
+  budget.remaining -= bytes;
+  return { dtype, shape, data: gather(storage.bytes, size, offset, shape, stride, dtype) };
+}
+
+/** Whether a (shape, stride) pair lays elements out row-major with no gaps (size-1 dims may have any stride). */
+export function isContiguous(shape: readonly number[], stride: readonly number[]): boolean {
+  let expected = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] !== 1 && stride[i] !== expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
+
+function gather(src: Uint8Array, size: number, offset: number, shape: number[], stride: number[], dtype: DType): HostTensor['data'] {
+  const n = numel(shape);
+  const out = new Uint8Array(n * size);
+  const idx = new Array<number>(shape.length).fill(0);
+  let at = offset;
+  for (let k = 0; k < n; k++) {
+    out.set(src.subarray(at * size, at * size + size), k * size);
+    // Odometer increment over the dims, last dim fastest.
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++idx[d] < shape[d]) { at += stride[d]; break; }
+      at -= (shape[d] - 1) * stride[d];
+      idx[d] = 0;
+    }
+  }
+  return viewAs(dtype, out);
+}
