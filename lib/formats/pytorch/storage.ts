@@ -17,8 +17,8 @@ export class StorageRef extends PyExternal {
     readonly dtype: DType,
     /** Element count the pickle declares. */
     readonly numel: number,
-    /** The storage's bytes: a view into the file's bytes. */
-    readonly bytes: Uint8Array,
+    /** The storage's bytes, a view into the file's; legacy files supply them after the pickle. */
+    public bytes?: Uint8Array,
   ) { super(); }
 }
 
@@ -46,6 +46,8 @@ export function materialize(t: TensorRef, file: string, key: string, budget: All
   const n = numel(shape);
   const where = `tensor '${key}' (storage ${storage.key})`;
   if (n === 0) return { dtype, shape, data: allocate(dtype, 0) };
+  const bytes = storage.bytes;
+  if (!bytes) throw new CheckpointError(file, `${where}: the file holds no data for its storage`, 'the file is truncated or damaged');
   // The highest element the view touches must lie inside the storage.
   let last = offset;
   for (let i = 0; i < shape.length; i++) last += (shape[i] - 1) * stride[i];
@@ -54,15 +56,15 @@ export function materialize(t: TensorRef, file: string, key: string, budget: All
   }
   const size = itemSize(dtype);
   if (isContiguous(shape, stride)) {
-    return { dtype, shape, data: viewAs(dtype, storage.bytes.subarray(offset * size, (offset + n) * size)) };
+    return { dtype, shape, data: viewAs(dtype, bytes.subarray(offset * size, (offset + n) * size)) };
   }
-  const bytes = n * size;
-  if (bytes > budget.remaining) {
-    throw new CheckpointError(file, `${where} is a strided view of ${n} elements whose copy needs ${bytes} bytes, more than the file justifies`,
+  const copyBytes = n * size;
+  if (copyBytes > budget.remaining) {
+    throw new CheckpointError(file, `${where} is a strided view of ${n} elements whose copy needs ${copyBytes} bytes, more than the file justifies`,
       'pass a larger maxAllocation if the tensor is genuinely an expanded view');
   }
-  budget.remaining -= bytes;
-  return { dtype, shape, data: gather(storage.bytes, size, offset, shape, stride, dtype) };
+  budget.remaining -= copyBytes;
+  return { dtype, shape, data: gather(bytes, size, offset, shape, stride, dtype) };
 }
 
 /** Whether a (shape, stride) pair lays elements out row-major with no gaps (size-1 dims may have any stride). */

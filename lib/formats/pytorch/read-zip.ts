@@ -1,0 +1,57 @@
+/** PyTorch's zip checkpoint (torch.save since 1.6): `<root>/data.pkl` plus one record per storage. */
+import { CheckpointError } from '../errors';
+import type { Checkpoint, ReadOptions } from '../checkpoint';
+import { unpickle } from '../pickle/unpickle';
+import { openZip } from '../zip/read';
+import { itemSize } from '../../statedict/tensor';
+import { assemble } from './assemble';
+import { torchHooks } from './globals';
+import { StorageRef } from './storage';
+
+/** Reads a PyTorch zip checkpoint held in memory. */
+export function readTorchZip(bytes: Uint8Array, file: string, opts: ReadOptions): Checkpoint {
+  const zip = openZip(bytes, file);
+  const pickles = [...zip.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
+  if (pickles.length === 0) {
+    const names = [...zip.entries.keys()].slice(0, 5).join(', ');
+    throw new CheckpointError(file, `zip archive has no <root>/data.pkl, so it is not a PyTorch checkpoint (it holds ${names || 'nothing'})`);
+  }
+  if (pickles.length > 1) throw new CheckpointError(file, `zip archive holds several checkpoints (${pickles.join(', ')})`, 'extract the one you want');
+  const rootDir = pickles[0].slice(0, -'data.pkl'.length);
+  const notes: string[] = [];
+  const order = zip.entries.get(`${rootDir}byteorder`);
+  const bigEndian = order ? new TextDecoder().decode(zip.read(order)).trim() === 'big' : false;
+  if (bigEndian) notes.push('storages were written big-endian and were byte-swapped');
+  if (zip.entries.has(`${rootDir}constants.pkl`)) notes.push('this is a TorchScript archive; only its tensors were read');
+
+  const pkl = zip.entries.get(pickles[0])!;
+  const storages = new Map<string, StorageRef>();
+  const hooks = torchHooks({
+    file, notes, strictGlobals: opts.strictGlobals ?? false,
+    loadStorage(dtype, key, numel, at) {
+      const known = storages.get(key);
+      if (known) return known;
+      const entry = zip.entries.get(`${rootDir}data/${key}`);
+      if (!entry) throw new CheckpointError(file, `storage record '${rootDir}data/${key}' named at byte ${at} is missing`, 'the file is damaged or incomplete');
+      const need = numel * itemSize(dtype);
+      if (entry.size < need) {
+        throw new CheckpointError(file, `storage record '${entry.name}' holds ${entry.size} bytes but ${numel} ${dtype} elements need ${need}`, 'the file is damaged');
+      }
+      let data = zip.read(entry).subarray(0, need);
+      if (bigEndian) data = byteSwapped(data, itemSize(dtype));
+      const s = new StorageRef(key, dtype, numel, data);
+      storages.set(key, s);
+      return s;
+    },
+  });
+  const pklBytes = zip.read(pkl);
+  const { value } = unpickle({ bytes: pklBytes, file, base: pkl.method === 0 ? pkl.dataOffset : 0 }, hooks);
+  return assemble('pytorch-zip', value, file, bytes.length, opts, notes);
+}
+
+/** A copy of `data` with each `size`-byte element's bytes reversed. */
+export function byteSwapped(data: Uint8Array, size: number): Uint8Array {
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i += size) for (let j = 0; j < size; j++) out[i + j] = data[i + size - 1 - j];
+  return out;
+}
