@@ -9,8 +9,13 @@ export class CheckpointError extends Error {
     /** What the user can do about it, when something can be done. */
     readonly hint?: string,
   ) {
-    super(`${file}: ${problem}${hint ? ` (${hint})` : ''}`);
+    super(oneLine(`${file}: ${problem}${hint ? ` (${hint})` : ''}`));
   }
+}
+
+/** Text from a file (names, keys) may hold line breaks and control characters; show them escaped. */
+function oneLine(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
 
 /** Throws a CheckpointError about `file` unless `cond` holds. */

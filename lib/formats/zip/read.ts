@@ -53,17 +53,19 @@ export function openZip(bytes: Uint8Array, file: string): ZipArchive {
   let count = dv.getUint16(eocd + 10, true);
   let cdSize = dv.getUint32(eocd + 12, true);
   let cdOffset = dv.getUint32(eocd + 16, true);
-  if (dv.getUint16(eocd + 4, true) !== 0 || dv.getUint16(eocd + 6, true) !== 0) fail('zip archive spans several disks', 'join it into one file first');
+  let disks = [dv.getUint16(eocd + 4, true), dv.getUint16(eocd + 6, true)];
 
   const loc = eocd - 20;
   if (loc >= 0 && dv.getUint32(loc, true) === ZIP64_LOCATOR) {
     const z = u64(loc + 8);
     if (z + 56 > loc) fail(`zip64 end-of-central-directory offset ${z} lies past its locator at byte ${loc}`);
     if (dv.getUint32(z, true) !== ZIP64_EOCD) fail(`no zip64 end-of-central-directory record at byte ${z}`);
+    disks = [dv.getUint32(z + 16, true), dv.getUint32(z + 20, true)];
     count = u64(z + 32);
     cdSize = u64(z + 40);
     cdOffset = u64(z + 48);
   }
+  if (disks[0] !== 0 || disks[1] !== 0) fail('zip archive spans several disks', 'join it into one file first');
   if (cdOffset + cdSize > len) fail(`zip central directory (bytes ${cdOffset}..${cdOffset + cdSize}) lies past the end of the ${len}-byte file`);
   if (count * 46 > cdSize) fail(`zip central directory of ${cdSize} bytes cannot hold the ${count} entries it claims`);
 
