@@ -37,7 +37,7 @@ interface GroupPlan {
   weights: Array<{ spec: WeightSpec; start: number; end: number }>;
 }
 
-/** The encoding tfjs-converter and `tf.io` default to for shard size. */
+/** The shard size tfjs-converter writes by default (4 MiB). */
 export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
 
 /** What `writeTfjs` puts in model.json's `format`. */
@@ -174,7 +174,8 @@ function parseQuantization(q: unknown, spec: WeightSpec, label: string, file: st
 function describeJson(v: unknown): string {
   if (v === undefined) return 'missing';
   if (v === null) return 'null';
-  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,7 +283,9 @@ function checkAllocation(file: string, plans: GroupPlan[], maxAllocation: number
 async function loadShards(file: string, plan: GroupPlan): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   for (const [i, f] of plan.files.entries()) {
-    const buf = await readFile(f);
+    const buf = await readFile(f).catch((e: Error) => {
+      throw new CheckpointError(file, `cannot read shard '${plan.paths[i]}' of weight group ${plan.index + 1}: ${e.message}`);
+    });
     if (buf.byteLength !== plan.sizes[i]) {
       throw new CheckpointError(file, `shard '${plan.paths[i]}' changed size while being read (${plan.sizes[i]} → ${buf.byteLength} bytes)`);
     }
