@@ -17,8 +17,3 @@ export class CheckpointError extends Error {
 function oneLine(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
-
-/** Throws a CheckpointError about `file` unless `cond` holds. */
-export function check(cond: unknown, file: string, problem: string | (() => string), hint?: string): asserts cond {
-  if (!cond) throw new CheckpointError(file, typeof problem === 'function' ? problem() : problem, hint);
-}

@@ -27,7 +27,7 @@ export function looksLikeSafetensors(bytes: Uint8Array): boolean {
 
 /** Reads a safetensors file held in memory; tensors are views of its bytes where aligned. */
 export function readSafetensors(bytes: Uint8Array, file: string, opts: ReadOptions = {}): Checkpoint {
-  const fail = (problem: string, hint = 'the file is truncated or damaged'): never => { throw new CheckpointError(file, problem, hint); };
+  function fail(problem: string, hint = 'the file is truncated or damaged'): never { throw new CheckpointError(file, problem, hint); }
   if (bytes.length < 8) fail(`safetensors file of ${bytes.length} bytes is shorter than its 8-byte header length`);
   const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (n64 > BigInt(MAX_HEADER_BYTES)) fail(`safetensors header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte limit`, 'the file is damaged or not safetensors');

@@ -34,9 +34,9 @@ const UNSUPPORTED: Record<string, string> = {
 
 /** The unpickler hooks for a PyTorch checkpoint. */
 export function torchHooks(ctx: TorchContext): UnpickleHooks {
-  const bad = (at: number, problem: string, hint = 'the file is damaged or was not written by PyTorch'): never => {
+  function bad(at: number, problem: string, hint = 'the file is damaged or was not written by PyTorch'): never {
     throw new CheckpointError(ctx.file, `${problem} at byte ${at}`, hint);
-  };
+  }
   const int = (v: PyValue, what: string, at: number): number => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) bad(at, `${what} is ${describe(v)}, not a non-negative integer`);
     return v;

@@ -36,7 +36,7 @@ export function looksLikeTorchLegacy(bytes: Uint8Array): boolean {
 
 /** Reads a legacy PyTorch checkpoint held in memory. */
 export function readTorchLegacy(bytes: Uint8Array, file: string, opts: ReadOptions): Checkpoint {
-  const fail = (problem: string, hint = 'the file is truncated or damaged'): never => { throw new CheckpointError(file, problem, hint); };
+  function fail(problem: string, hint = 'the file is truncated or damaged'): never { throw new CheckpointError(file, problem, hint); }
   let pos = 0;
   const header = dataOnly(file);
   const next = (hooks: UnpickleHooks): PyValue => { const r = unpickle({ bytes, file }, hooks, pos); pos = r.end; return r.value; };

@@ -38,7 +38,7 @@ export function looksLikeZip(bytes: Uint8Array): boolean {
 export function openZip(bytes: Uint8Array, file: string): ZipArchive {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const len = bytes.length;
-  const fail = (problem: string, hint = 'the file is truncated or damaged'): never => { throw new CheckpointError(file, problem, hint); };
+  function fail(problem: string, hint = 'the file is truncated or damaged'): never { throw new CheckpointError(file, problem, hint); }
   const u64 = (at: number): number => {
     const v = dv.getBigUint64(at, true);
     return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);

@@ -1,0 +1,74 @@
+/** The `tsfreeze keys` and `tsfreeze convert` commands, run as a user runs them. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readCheckpoint } from '../../lib';
+import { TORCH_FIXTURES, expectedOf, hexOf } from '../helpers/torch';
+import { tsfreeze } from '../helpers/cli';
+
+const dir = mkdtempSync(join(tmpdir(), 'tsfreeze-cli-'));
+const fixture = (f: string) => join(TORCH_FIXTURES, f);
+
+test('keys lists key, dtype and shape per tensor, then totals', () => {
+  const r = tsfreeze('keys', fixture('state_dict.pt'));
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.match(lines[0], /^key\s+dtype\s+shape$/);
+  assert.match(r.stdout, /^0\.weight\s+float32\s+\[4, 1, 3, 3\]$/m);
+  assert.match(r.stdout, /^1\.num_batches_tracked\s+int64\s+\[\]$/m);
+  const expected = expectedOf('state_dict.pt');
+  const params = Object.values(expected.tensors).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+  assert.match(lines[lines.length - 1], new RegExp(`^${Object.keys(expected.tensors).length} tensors, ${params.toLocaleString('en-US')} parameters, .* \\(pytorch-zip\\)$`));
+});
+
+test('keys --json gives the same data as JSON; --root picks a sub-tree', () => {
+  const r = tsfreeze('keys', fixture('resume.pt'), '--root', 'optimizer_state_dict', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.format, 'pytorch-zip');
+  assert.ok(j.tensors.length > 0 && j.tensors.every((t: { key: string }) => t.key.startsWith('state.')));
+  assert.equal(j.totals.tensors, j.tensors.length);
+  assert.equal(j.metadata.values.epoch, 7);
+});
+
+test('keys says which root the reader chose', () => {
+  const r = tsfreeze('keys', fixture('resume.pt'));
+  assert.match(r.stdout, /root 'model_state_dict' \(chosen by the reader\)/);
+  assert.match(r.stdout, /^note: used 'model_state_dict'/m);
+});
+
+for (const ext of ['safetensors', 'pth', 'json']) {
+  test(`convert to .${ext} keeps every tensor (values compared with PyTorch's dump)`, async () => {
+    const out = join(dir, `dp.${ext}`);
+    const r = tsfreeze('convert', fixture('dataparallel.pt'), out);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^wrote .* \d+ tensors/);
+    const back = await readCheckpoint(out);
+    const expected = expectedOf('dataparallel.pt');
+    for (const [key, want] of Object.entries(expected.tensors)) {
+      const got = back.stateDict.get(key);
+      assert.ok(got, `${key} present`);
+      if (ext !== 'json' || want.dtype === 'float32') assert.equal(hexOf(got), want.hex, key); // TF.js narrows int64 to int32
+    }
+  });
+}
+
+const badInputs: Array<[string, () => string[], RegExp]> = [
+  ['a missing file', () => ['keys', join(dir, 'nope.pt')], /nope\.pt: cannot be read: ENOENT/],
+  ['a file that is no checkpoint', () => { const f = join(dir, 'text.pt'); writeFileSync(f, 'hello world, not a checkpoint'); return ['keys', f]; }, /text\.pt: is not a checkpoint in any supported format/],
+  ['a truncated checkpoint', () => { const f = join(dir, 'cut.pt'); writeFileSync(f, require('node:fs').readFileSync(fixture('state_dict.pt')).subarray(0, 3000)); return ['keys', f]; }, /cut\.pt: zip archive has no end-of-central-directory record/],
+  ['an unknown output extension', () => ['convert', fixture('state_dict.pt'), join(dir, 'x.h5')], /x\.h5: has extension '\.h5'/],
+  ['an unknown command', () => ['frobnicate'], /unknown command 'frobnicate'/],
+  ['a missing argument', () => ['keys'], /expected 1 argument, got 0/],
+  ['an unknown option', () => ['keys', fixture('state_dict.pt'), '--nope'], /Unknown option '--nope'/],
+];
+for (const [name, args, re] of badInputs) {
+  test(`bad input (${name}): exit code 1 and a line that says what is wrong`, () => {
+    const r = tsfreeze(...args());
+    assert.equal(r.code, 1);
+    assert.match(r.stderr.split('\n')[0], re);
+    assert.equal(r.stdout, '');
+  });
+}
