@@ -33,6 +33,8 @@ export interface ReadOptions {
   root?: string;
   /** Bytes that copies of strided or expanded tensors may allocate beyond the file's own (default: 4 × file size + 64 MiB). */
   maxAllocation?: number;
+  /** Check the CRC-32 of every zip record, tensor data included (default true; false skips the data records' checks for speed). */
+  verifyChecksums?: boolean;
   /** Throw on any pickled global outside the allow-list instead of keeping an inert placeholder. */
   strictGlobals?: boolean;
 }

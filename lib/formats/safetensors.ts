@@ -19,10 +19,10 @@ const DTYPE_OF_CODE = Object.fromEntries(Object.entries(CODES).map(([d, c]) => [
 const RANK = ['BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'F16', 'BF16', 'I32', 'U32', 'F32', 'F64', 'I64', 'U64'];
 
 /** Whether `bytes` starts like a safetensors file. */
-export function looksLikeSafetensors(bytes: Uint8Array): boolean {
-  if (bytes.length < 10) return false;
-  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  return n >= 2n && n <= BigInt(bytes.length - 8) && bytes[8] === 0x7b;
+export function looksLikeSafetensors(head: Uint8Array, size = head.length): boolean {
+  if (head.length < 10) return false;
+  const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+  return n >= 2n && n <= BigInt(size - 8) && head[8] === 0x7b;
 }
 
 /** Reads a safetensors file held in memory; tensors are views of its bytes where aligned. */

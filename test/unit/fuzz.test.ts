@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { readCheckpoint } from '../../lib/formats/read';
 import { CheckpointError } from '../../lib/formats/errors';
 import { openZip } from '../../lib/formats/zip/read';
+import { memorySource } from '../../lib/formats/source';
 import { zipStored } from '../../lib/formats/zip/write';
 import { encodeSafetensors } from '../../lib/formats/safetensors';
 import { TORCH_FIXTURES } from '../helpers/torch';
@@ -73,7 +74,7 @@ test('fuzz: PyTorch zip archives, raw byte mutations', () => fuzz('torch-zip', 1
 test('fuzz: PyTorch pickles inside valid archives (the CRC is made to match, so the unpickler sees every mutation)', () => {
   const fixtures = ['dtype_zoo.pt', 'whole_module.pt', 'resume.pt', 'protocol4.pt'].map((f) => {
     const bytes = new Uint8Array(readFileSync(join(TORCH_FIXTURES, f)));
-    const zip = openZip(bytes, f);
+    const zip = openZip(memorySource(bytes, f));
     return [...zip.entries.values()].map((e) => ({ name: e.name, data: zip.read(e) }));
   });
   return fuzz('torch-pickle', 2, (r) => {
@@ -98,7 +99,7 @@ test('fuzz: safetensors', () => fuzz('safetensors', 4, (r) => {
 }));
 
 test('fuzz: TF.js model.json and shards', async () => {
-  const src = join(__dirname, '..', 'fixtures', 'tfjs');
+  const src = join(__dirname, '..', 'fixtures', 'tfjs', 'model');
   const manifest = readFileSync(join(src, 'model.json'));
   const json = JSON.parse(manifest.toString()) as { weightsManifest: Array<{ paths: string[] }> };
   const shards = json.weightsManifest.flatMap((g) => g.paths).map((p) => [p, readFileSync(join(src, p))] as const);

@@ -3,14 +3,16 @@ import { CheckpointError } from '../errors';
 import type { Checkpoint, ReadOptions } from '../checkpoint';
 import { unpickle } from '../pickle/unpickle';
 import { openZip } from '../zip/read';
+import type { ByteSource } from '../source';
 import { itemSize } from '../../statedict/tensor';
 import { assemble } from './assemble';
 import { torchHooks } from './globals';
 import { StorageRef } from './storage';
 
-/** Reads a PyTorch zip checkpoint held in memory. */
-export function readTorchZip(bytes: Uint8Array, file: string, opts: ReadOptions): Checkpoint {
-  const zip = openZip(bytes, file);
+/** Reads a PyTorch zip checkpoint; storages are read only when a tensor of the chosen root needs them. */
+export function readTorchZip(src: ByteSource, opts: ReadOptions): Checkpoint {
+  const file = src.name;
+  const zip = openZip(src);
   const pickles = [...zip.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pickles.length === 0) {
     const names = [...zip.entries.keys()].slice(0, 5).join(', ');
@@ -37,16 +39,17 @@ export function readTorchZip(bytes: Uint8Array, file: string, opts: ReadOptions)
       if (entry.size < need) {
         throw new CheckpointError(file, `storage record '${entry.name}' holds ${entry.size} bytes but ${numel} ${dtype} elements need ${need}`, 'the file is damaged');
       }
-      let data = zip.read(entry).subarray(0, need);
-      if (bigEndian) data = byteSwapped(data, itemSize(dtype));
-      const s = new StorageRef(key, dtype, numel, data);
+      const s = new StorageRef(key, dtype, numel, undefined, () => {
+        const data = zip.read(entry, opts.verifyChecksums ?? true).subarray(0, need);
+        return bigEndian ? byteSwapped(data, itemSize(dtype)) : data;
+      });
       storages.set(key, s);
       return s;
     },
   });
   const pklBytes = zip.read(pkl);
-  const { value } = unpickle({ bytes: pklBytes, file, base: pkl.method === 0 ? pkl.dataOffset : 0 }, hooks);
-  return assemble('pytorch-zip', value, file, bytes.length, opts, notes);
+  const { value } = unpickle({ bytes: pklBytes, file, base: pkl.method === 0 ? zip.dataOffset(pkl) : 0 }, hooks);
+  return assemble('pytorch-zip', value, file, src.size, opts, notes);
 }
 
 /** A copy of `data` with each `size`-byte element's bytes reversed. */

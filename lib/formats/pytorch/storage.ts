@@ -17,9 +17,17 @@ export class StorageRef extends PyExternal {
     readonly dtype: DType,
     /** Element count the pickle declares. */
     readonly numel: number,
-    /** The storage's bytes, a view into the file's; legacy files supply them after the pickle. */
+    /** The storage's bytes; legacy files supply them after the pickle. */
     public bytes?: Uint8Array,
+    /** Reads the bytes on first use, so that storages outside the chosen root are never read. */
+    private readonly load?: () => Uint8Array,
   ) { super(); }
+
+  /** The storage's bytes, read now if they were deferred. */
+  data(): Uint8Array | undefined {
+    if (!this.bytes && this.load) this.bytes = this.load();
+    return this.bytes;
+  }
 }
 
 /** A tensor as `_rebuild_tensor_v2` describes it: a strided view of a storage. */
@@ -46,7 +54,7 @@ export function materialize(t: TensorRef, file: string, key: string, budget: All
   const n = numel(shape);
   const where = `tensor '${key}' (storage ${storage.key})`;
   if (n === 0) return { dtype, shape, data: allocate(dtype, 0) };
-  const bytes = storage.bytes;
+  const bytes = storage.data();
   if (!bytes) throw new CheckpointError(file, `${where}: the file holds no data for its storage`, 'the file is truncated or damaged');
   // The highest element the view touches must lie inside the storage.
   let last = offset;

@@ -5,8 +5,9 @@
  */
 import { crc32, inflateRawSync } from 'node:zlib';
 import { CheckpointError } from '../errors';
+import type { ByteSource } from '../source';
 
-/** One file of an archive. */
+/** One file of an archive, as its central directory describes it. */
 export interface ZipEntry {
   name: string;
   /** 0 stored, 8 deflated. */
@@ -14,15 +15,17 @@ export interface ZipEntry {
   crc: number;
   compressedSize: number;
   size: number;
-  /** Offset of the entry's data in the archive (after its local header). */
-  dataOffset: number;
+  /** Offset of the entry's local header in the archive. */
+  localOffset: number;
 }
 
 /** An opened archive: its entries by name, and a way to get an entry's bytes. */
 export interface ZipArchive {
   entries: Map<string, ZipEntry>;
-  /** The entry's bytes (a view for stored entries), CRC-checked. */
-  read(entry: ZipEntry): Uint8Array;
+  /** The entry's bytes (a view for stored entries of in-memory archives), CRC-checked unless `verify` is false. */
+  read(entry: ZipEntry, verify?: boolean): Uint8Array;
+  /** Offset of the entry's data in the archive. */
+  dataOffset(entry: ZipEntry): number;
 }
 
 const EOCD = 0x06054b50, ZIP64_LOCATOR = 0x07064b50, ZIP64_EOCD = 0x06064b50, CENTRAL = 0x02014b50, LOCAL = 0x04034b50;
@@ -34,46 +37,54 @@ export function looksLikeZip(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && (bytes[2] === 3 || bytes[2] === 5) && (bytes[3] === 4 || bytes[3] === 6);
 }
 
-/** Opens an archive held in memory; throws CheckpointError naming the byte offset of anything inconsistent. */
-export function openZip(bytes: Uint8Array, file: string): ZipArchive {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const len = bytes.length;
+function view(b: Uint8Array): DataView { return new DataView(b.buffer, b.byteOffset, b.byteLength); }
+
+/** Opens an archive, reading only its directory; throws CheckpointError naming the byte offset of anything inconsistent. */
+export function openZip(src: ByteSource): ZipArchive {
+  const file = src.name;
+  const len = src.size;
   function fail(problem: string, hint = 'the file is truncated or damaged'): never { throw new CheckpointError(file, problem, hint); }
-  const u64 = (at: number): number => {
+  const u64 = (dv: DataView, at: number): number => {
     const v = dv.getBigUint64(at, true);
     return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
   };
 
-  // End of central directory: the last signature within the final 64 KiB + 22 bytes.
-  let eocd = -1;
-  for (let i = len - 22; i >= Math.max(0, len - 22 - 0xffff); i--) {
-    if (dv.getUint32(i, true) === EOCD) { eocd = i; break; }
+  // End of central directory: the last signature within the final 64 KiB + 22 bytes (+ the ZIP64 locator before it).
+  const tailStart = Math.max(0, len - 22 - 0xffff - 20);
+  const tail = src.read(tailStart, len - tailStart);
+  const tv = view(tail);
+  let e = -1;
+  for (let i = tail.length - 22; i >= 0; i--) {
+    if (tv.getUint32(i, true) === EOCD) { e = i; break; }
   }
-  if (eocd < 0) fail('zip archive has no end-of-central-directory record');
-  let count = dv.getUint16(eocd + 10, true);
-  let cdSize = dv.getUint32(eocd + 12, true);
-  let cdOffset = dv.getUint32(eocd + 16, true);
-  let disks = [dv.getUint16(eocd + 4, true), dv.getUint16(eocd + 6, true)];
+  if (e < 0) fail('zip archive has no end-of-central-directory record');
+  let disks = [tv.getUint16(e + 4, true), tv.getUint16(e + 6, true)];
+  let count = tv.getUint16(e + 10, true);
+  let cdSize = tv.getUint32(e + 12, true);
+  let cdOffset = tv.getUint32(e + 16, true);
 
-  const loc = eocd - 20;
-  if (loc >= 0 && dv.getUint32(loc, true) === ZIP64_LOCATOR) {
-    const z = u64(loc + 8);
-    if (z + 56 > loc) fail(`zip64 end-of-central-directory offset ${z} lies past its locator at byte ${loc}`);
-    if (dv.getUint32(z, true) !== ZIP64_EOCD) fail(`no zip64 end-of-central-directory record at byte ${z}`);
-    disks = [dv.getUint32(z + 16, true), dv.getUint32(z + 20, true)];
-    count = u64(z + 32);
-    cdSize = u64(z + 40);
-    cdOffset = u64(z + 48);
+  const loc = e - 20;
+  if (loc >= 0 && tv.getUint32(loc, true) === ZIP64_LOCATOR) {
+    const z = u64(tv, loc + 8);
+    if (z + 56 > tailStart + loc) fail(`zip64 end-of-central-directory offset ${z} lies past its locator at byte ${tailStart + loc}`);
+    const zv = view(src.read(z, 56));
+    if (zv.getUint32(0, true) !== ZIP64_EOCD) fail(`no zip64 end-of-central-directory record at byte ${z}`);
+    disks = [zv.getUint32(16, true), zv.getUint32(20, true)];
+    count = u64(zv, 32);
+    cdSize = u64(zv, 40);
+    cdOffset = u64(zv, 48);
   }
   if (disks[0] !== 0 || disks[1] !== 0) fail('zip archive spans several disks', 'join it into one file first');
   if (cdOffset + cdSize > len) fail(`zip central directory (bytes ${cdOffset}..${cdOffset + cdSize}) lies past the end of the ${len}-byte file`);
   if (count * 46 > cdSize) fail(`zip central directory of ${cdSize} bytes cannot hold the ${count} entries it claims`);
 
+  const cd = src.read(cdOffset, cdSize);
+  const dv = view(cd);
   const entries = new Map<string, ZipEntry>();
-  let p = cdOffset;
-  const cdEnd = cdOffset + cdSize;
+  let p = 0;
   for (let i = 0; i < count; i++) {
-    if (p + 46 > cdEnd || dv.getUint32(p, true) !== CENTRAL) fail(`zip central directory entry ${i} at byte ${p} is damaged`);
+    const at = cdOffset + p;
+    if (p + 46 > cdSize || dv.getUint32(p, true) !== CENTRAL) fail(`zip central directory entry ${i} at byte ${at} is damaged`);
     const flags = dv.getUint16(p + 8, true);
     const method = dv.getUint16(p + 10, true);
     const crc = dv.getUint32(p + 16, true);
@@ -82,47 +93,60 @@ export function openZip(bytes: Uint8Array, file: string): ZipArchive {
     const nameLen = dv.getUint16(p + 28, true), extraLen = dv.getUint16(p + 30, true), commentLen = dv.getUint16(p + 32, true);
     let localOffset = dv.getUint32(p + 42, true);
     const next = p + 46 + nameLen + extraLen + commentLen;
-    if (next > cdEnd) fail(`zip central directory entry ${i} at byte ${p} runs past the directory`);
-    const name = utf8.decode(bytes.subarray(p + 46, p + 46 + nameLen));
+    if (next > cdSize) fail(`zip central directory entry ${i} at byte ${at} runs past the directory`);
+    const name = utf8.decode(cd.subarray(p + 46, p + 46 + nameLen));
     // ZIP64 extended information: the 64-bit values of the fields set to 0xFFFFFFFF, in order.
-    for (let e = p + 46 + nameLen, end = e + extraLen; e + 4 <= end;) {
-      const id = dv.getUint16(e, true), sz = dv.getUint16(e + 2, true);
-      if (e + 4 + sz > end) fail(`zip extra field of '${name}' at byte ${e} runs past its entry`);
+    for (let x = p + 46 + nameLen, end = x + extraLen; x + 4 <= end;) {
+      const id = dv.getUint16(x, true), sz = dv.getUint16(x + 2, true);
+      if (x + 4 + sz > end) fail(`zip extra field of '${name}' at byte ${cdOffset + x} runs past its entry`);
       if (id === 0x0001) {
-        let q = e + 4;
-        const take = (): number => { if (q + 8 > e + 4 + sz) fail(`zip64 field of '${name}' at byte ${e} is too short`); const v = u64(q); q += 8; return v; };
+        let q = x + 4;
+        const take = (): number => { if (q + 8 > x + 4 + sz) fail(`zip64 field of '${name}' at byte ${cdOffset + x} is too short`); const v = u64(dv, q); q += 8; return v; };
         if (size === 0xffffffff) size = take();
         if (compressedSize === 0xffffffff) compressedSize = take();
         if (localOffset === 0xffffffff) localOffset = take();
       }
-      e += 4 + sz;
+      x += 4 + sz;
     }
     if (flags & 1) fail(`zip entry '${name}' is encrypted`, 'decrypt the archive first');
     if (method !== 0 && method !== 8) fail(`zip entry '${name}' uses compression method ${method}`, 'only stored and deflated entries are supported');
     if (method === 0 && size !== compressedSize) fail(`stored zip entry '${name}' has size ${size} but ${compressedSize} stored bytes`);
     if (method === 8 && size > compressedSize * DEFLATE_MAX_RATIO + 1024) fail(`deflated zip entry '${name}' claims ${size} bytes from ${compressedSize}, more than deflate can expand`);
-    if (localOffset + 30 > len || dv.getUint32(localOffset, true) !== LOCAL) fail(`zip entry '${name}': no local header at byte ${localOffset}`);
-    const dataOffset = localOffset + 30 + dv.getUint16(localOffset + 26, true) + dv.getUint16(localOffset + 28, true);
-    if (dataOffset + compressedSize > len) fail(`zip entry '${name}' (bytes ${dataOffset}..${dataOffset + compressedSize}) lies past the end of the ${len}-byte file`);
+    if (localOffset + 30 + compressedSize > len) fail(`zip entry '${name}' (${compressedSize} bytes from byte ${localOffset}) lies past the end of the ${len}-byte file`);
     if (entries.has(name)) fail(`zip archive holds '${name}' twice`);
-    entries.set(name, { name, method, crc, compressedSize, size, dataOffset });
+    entries.set(name, { name, method, crc, compressedSize, size, localOffset });
     p = next;
   }
 
+  const dataOffsets = new Map<ZipEntry, number>();
+  const dataOffset = (entry: ZipEntry): number => {
+    let d = dataOffsets.get(entry);
+    if (d === undefined) {
+      const lv = view(src.read(entry.localOffset, 30));
+      if (lv.getUint32(0, true) !== LOCAL) fail(`zip entry '${entry.name}': no local header at byte ${entry.localOffset}`);
+      d = entry.localOffset + 30 + lv.getUint16(26, true) + lv.getUint16(28, true);
+      if (d + entry.compressedSize > len) fail(`zip entry '${entry.name}' (bytes ${d}..${d + entry.compressedSize}) lies past the end of the ${len}-byte file`);
+      dataOffsets.set(entry, d);
+    }
+    return d;
+  };
+
   return {
     entries,
-    read(entry) {
-      const raw = bytes.subarray(entry.dataOffset, entry.dataOffset + entry.compressedSize);
+    dataOffset,
+    read(entry, verify = true) {
+      const at = dataOffset(entry);
+      const raw = src.read(at, entry.compressedSize);
       let data = raw;
       if (entry.method === 8) {
         try {
           data = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
-        } catch (e) {
-          fail(`zip entry '${entry.name}' at byte ${entry.dataOffset} does not inflate: ${(e as Error).message}`);
+        } catch (err) {
+          fail(`zip entry '${entry.name}' at byte ${at} does not inflate: ${(err as Error).message}`);
         }
         if (data.length !== entry.size) fail(`zip entry '${entry.name}' inflates to ${data.length} bytes, not ${entry.size}`);
       }
-      if (crc32(data) >>> 0 !== entry.crc) fail(`zip entry '${entry.name}' at byte ${entry.dataOffset} fails its CRC-32 check`, 'the file is damaged');
+      if (verify && crc32(data) >>> 0 !== entry.crc) fail(`zip entry '${entry.name}' at byte ${at} fails its CRC-32 check`, 'the file is damaged');
       return data;
     },
   };
