@@ -39,6 +39,11 @@ export interface ReadOptions {
   strictGlobals?: boolean;
 }
 
+/** Bytes that copies may allocate beyond a file's own when the caller sets no maxAllocation. */
+export function allocationBudget(opts: ReadOptions, fileBytes: number): number {
+  return opts.maxAllocation ?? 4 * fileBytes + 64 * 2 ** 20;
+}
+
 /** Top-level names under which checkpoints conventionally keep their one state dict, most specific first. */
 export const STATE_DICT_NAMES = ['state_dict', 'model_state_dict', 'model', 'net'] as const;
 

@@ -11,7 +11,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { CheckpointError } from './errors';
 import { atomicWrite } from './atomic-write';
-import { selectRoot, type Checkpoint, type CheckpointMetadata, type JsonValue, type ReadOptions } from './checkpoint';
+import { allocationBudget, selectRoot, type Checkpoint, type CheckpointMetadata, type JsonValue, type ReadOptions } from './checkpoint';
 import { bytesOf, numel, viewAs, type HostTensor, type StateDict } from '../statedict/tensor';
 
 /** Bytes per element of the dtypes a TF.js manifest can lay out (string's length varies, complex64 has no host dtype). */
@@ -59,7 +59,7 @@ export async function readTfjs(bytes: Uint8Array, file: string, opts: ReadOption
   const metadata = describeModel(json);
   const plans: GroupPlan[] = [];
   for (const [g, group] of specs.entries()) plans.push(await planGroup(file, g, group.paths, group.weights));
-  checkAllocation(file, plans, opts.maxAllocation);
+  checkAllocation(file, plans, opts);
 
   const tensors = new Map<string, HostTensor>();
   for (const plan of plans) {
@@ -269,9 +269,9 @@ function extraBytes(plan: GroupPlan): number {
 }
 
 /** Refuses to decode when copies would exceed `maxAllocation` (default: 4 × the shards' size + 64 MiB). */
-function checkAllocation(file: string, plans: GroupPlan[], maxAllocation: number | undefined): void {
+function checkAllocation(file: string, plans: GroupPlan[], opts: ReadOptions): void {
   const shardTotal = plans.reduce((a, p) => a + p.sizes.reduce((x, y) => x + y, 0), 0);
-  const limit = maxAllocation ?? 4 * shardTotal + 64 * 1024 * 1024;
+  const limit = allocationBudget(opts, shardTotal);
   const extra = plans.reduce((a, p) => a + extraBytes(p), 0);
   if (extra > limit) {
     throw new CheckpointError(file, `decoding would allocate ${extra} bytes beyond the shards' ${shardTotal}, over the ${limit}-byte limit`,

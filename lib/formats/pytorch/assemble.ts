@@ -1,5 +1,5 @@
 /** The last step shared by both PyTorch readers: from the unpickled object to a Checkpoint. */
-import { selectRoot, type Checkpoint, type CheckpointFormat, type ReadOptions } from '../checkpoint';
+import { allocationBudget, selectRoot, type Checkpoint, type CheckpointFormat, type ReadOptions } from '../checkpoint';
 import type { PyValue } from '../pickle/values';
 import type { StateDict } from '../../statedict/tensor';
 import { materialize } from './storage';
@@ -10,7 +10,7 @@ export function assemble(format: CheckpointFormat, root: PyValue, file: string, 
   const flat = flatten(root, file);
   const metadata = { values: flat.values, notes: [...notes, ...flat.notes] };
   const refs = selectRoot(file, flat.tensors, metadata, opts.root, flat.top);
-  const budget = { remaining: opts.maxAllocation ?? fileSize * 4 + 64 * 2 ** 20 };
+  const budget = { remaining: allocationBudget(opts, fileSize) };
   const stateDict: StateDict = new Map();
   for (const [key, ref] of refs) stateDict.set(key, materialize(ref, file, key, budget));
   return { format, stateDict, metadata };
