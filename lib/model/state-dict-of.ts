@@ -1,0 +1,35 @@
+/** A TF.js model's weights as a StateDict, in TF.js's or PyTorch's naming and layout. */
+import * as tf from '@tensorflow/tfjs';
+import type { DType, HostTensor, StateDict } from '../statedict/tensor';
+import { weightSlots, type ModelLike, type WeightSlot } from './weights';
+
+/** Which naming and layout a state dict of a model uses. */
+export type Layout = 'tfjs' | 'torch';
+
+/** The model's weights, copied to host memory, under structural keys (PyTorch keys and layouts with `layout: 'torch'`). */
+export function stateDictOf(model: ModelLike, opts: { layout?: Layout } = {}): StateDict {
+  const torch = opts.layout === 'torch';
+  const sd: StateDict = new Map();
+  for (const s of weightSlots(model)) {
+    const t = hostOf(s);
+    sd.set(torch ? s.torchKey : s.key, torch ? s.toTorch(t) : t);
+  }
+  return sd;
+}
+
+/** A weight's current value in host memory. */
+export function hostOf(s: WeightSlot): HostTensor {
+  const t = s.read();
+  try {
+    return toHost(t);
+  } finally {
+    t.dispose();
+  }
+}
+
+/** A tf.Tensor's value in host memory. */
+export function toHost(t: tf.Tensor): HostTensor {
+  const data = t.dataSync();
+  const dtype: DType = t.dtype === 'int32' ? 'int32' : t.dtype === 'bool' ? 'bool' : 'float32';
+  return { dtype, shape: [...t.shape], data: (dtype === 'bool' ? Uint8Array.from(data as Uint8Array) : data) as HostTensor['data'] };
+}

@@ -1,0 +1,56 @@
+/** Host-side tensor operations the layout adapter needs: permuting axes and reordering rows. */
+import { allocate, numel, type HostTensor } from './tensor';
+
+/** A copy of `t` with its axes permuted: result axis i is input axis `perm[i]`. */
+export function permute(t: HostTensor, perm: readonly number[]): HostTensor {
+  const { shape } = t;
+  if (perm.length !== shape.length) throw new RangeError(`permutation [${perm}] does not fit shape [${shape}]`);
+  const outShape = perm.map((p) => shape[p]);
+  const inStrides = stridesOf(shape);
+  const stride = perm.map((p) => inStrides[p]);
+  const n = numel(shape);
+  const out = allocate(t.dtype, n) as unknown as { [i: number]: number | bigint };
+  const src = t.data as unknown as { [i: number]: number | bigint };
+  const idx = new Array<number>(outShape.length).fill(0);
+  let at = 0;
+  for (let k = 0; k < n; k++) {
+    out[k] = src[at];
+    for (let d = outShape.length - 1; d >= 0; d--) {
+      if (++idx[d] < outShape[d]) { at += stride[d]; break; }
+      at -= (outShape[d] - 1) * stride[d];
+      idx[d] = 0;
+    }
+  }
+  return { dtype: t.dtype, shape: outShape, data: out as unknown as HostTensor['data'] };
+}
+
+/** Row-major strides of a shape, in elements. */
+export function stridesOf(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
+  return s;
+}
+
+/** A copy of a 2-D tensor whose row `i` is input row `rows[i]`. */
+export function takeRows(t: HostTensor, rows: readonly number[]): HostTensor {
+  const width = t.shape[1];
+  const out = allocate(t.dtype, t.data.length) as unknown as { set(a: ArrayLike<unknown>, o: number): void };
+  const src = t.data as unknown as { subarray(a: number, b: number): ArrayLike<unknown> };
+  rows.forEach((r, i) => out.set(src.subarray(r * width, (r + 1) * width), i * width));
+  return { dtype: t.dtype, shape: [...t.shape], data: out as unknown as HostTensor['data'] };
+}
+
+/** For a feature map flattened as [H, W, C] (TF.js), the index each element has when flattened as [C, H, W] (PyTorch). */
+export function hwcToChw(h: number, w: number, c: number): number[] {
+  const out = new Array<number>(h * w * c);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) out[(y * w + x) * c + ch] = ch * h * w + y * w + x;
+  return out;
+}
+
+/** The inverse of a permutation given as an index list. */
+export function inverse(p: readonly number[]): number[] {
+  const out = new Array<number>(p.length);
+  p.forEach((v, i) => { out[v] = i; });
+  return out;
+}
