@@ -23,3 +23,5 @@ export type { ModelKeyDiff } from './model/diff-keys';
 export { diffKeys } from './model/diff-keys';
 export type { LoadOptions, LoadReport } from './model/load';
 export { loadStateDict, LoadError } from './model/load';
+export type { TrainingProgress } from './train/resume';
+export { saveTrainingCheckpoint, loadTrainingCheckpoint } from './train/resume';

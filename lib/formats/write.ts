@@ -12,6 +12,8 @@ import type { StateDict } from '../statedict/tensor';
 export interface WriteOptions {
   /** Non-tensor values to keep beside the tensors: safetensors `__metadata__`, TF.js userDefinedMetadata, or entries beside `state_dict` in a .pth. */
   metadata?: Record<string, JsonValue>;
+  /** For a .pth: top-level groups written as nested dicts (`model_state_dict.x` → `{model_state_dict: {x}}`); other formats keep the dotted keys. */
+  nest?: string[];
 }
 
 /** Writes `sd` as `.safetensors`, `.pth`/`.pt` (PyTorch zip) or `.json` (TF.js model.json + shards), via a temporary file renamed into place. */
@@ -19,7 +21,7 @@ export async function writeCheckpoint(path: string, sd: StateDict, opts: WriteOp
   const ext = extname(path).toLowerCase();
   switch (ext) {
     case '.safetensors': return atomicWrite(path, encodeSafetensors(sd, opts.metadata));
-    case '.pth': case '.pt': case '.bin': case '.ckpt': return atomicWrite(path, encodeTorchZip(sd, { metadata: opts.metadata }));
+    case '.pth': case '.pt': case '.bin': case '.ckpt': return atomicWrite(path, encodeTorchZip(sd, { metadata: opts.metadata, nest: opts.nest }));
     case '.json': return writeTfjs(path, sd, { metadata: opts.metadata });
   }
   throw new CheckpointError(path, `has extension '${ext || '(none)'}', which names no checkpoint format`, 'use .safetensors, .pth, .pt or .json (TF.js)');

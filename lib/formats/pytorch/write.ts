@@ -9,46 +9,32 @@ const STORAGE_OF: Record<DType, string> = Object.fromEntries(Object.entries(STOR
 
 /** Options of the PyTorch writer. */
 export interface TorchWriteOptions {
-  /** Non-tensor values; when given, the file holds `{...metadata, [stateDictKey]: state_dict}` instead of the bare state dict. */
+  /** Non-tensor values; when given (or with `nest`), the file holds a dict `{...metadata, state_dict}` instead of the bare state dict. */
   metadata?: Record<string, JsonValue>;
-  /** Key of the state dict beside metadata (default `state_dict`). */
+  /** Top-level groups: keys `group.rest` are written as `{group: OrderedDict(rest: tensor)}`, as a resume checkpoint nests model and optimizer state. */
+  nest?: string[];
+  /** Key of the state dict of the remaining tensors beside metadata (default `state_dict`). */
   stateDictKey?: string;
-  /** Name of the archive's root folder (default `archive`, as torch.save writes it). */
+  /** Name of the archive's root folder (default `archive`, as torch.save writes it to memory). */
   rootName?: string;
   forceZip64?: boolean;
 }
 
-/** The bytes of a PyTorch zip checkpoint holding `sd` (as an OrderedDict of tensors), as chunks to write in order. */
+/** The bytes of a PyTorch zip checkpoint holding `sd` (as OrderedDicts of tensors), as chunks to write in order. */
 export function encodeTorchZip(sd: StateDict, opts: TorchWriteOptions = {}): Uint8Array[] {
   const root = opts.rootName ?? 'archive';
   const p = new Pickler();
-  const withMeta = opts.metadata && Object.keys(opts.metadata).length > 0;
-  if (withMeta) {
-    p.emptyDict().mark();
-    for (const [k, v] of Object.entries(opts.metadata!)) { p.str(k); p.json(v); }
-    p.str(opts.stateDictKey ?? 'state_dict');
-  }
-  p.global('collections', 'OrderedDict').emptyTuple().reduce();
   const storages: Uint8Array[] = [];
-  if (sd.size) {
-    p.mark();
-    for (const [key, t] of sd) {
-      const id = storages.length;
-      storages.push(bytesOf(t));
-      p.str(key);
-      // torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks)
-      p.global('torch._utils', '_rebuild_tensor_v2').mark();
-      p.mark().str('storage').global('torch', STORAGE_OF[t.dtype]).str(String(id)).str('cpu').int(t.data.length).tuple().binPersId();
-      p.int(0);
-      p.mark(); for (const d of t.shape) p.int(d); p.tuple();
-      p.mark(); for (const s of contiguousStrides(t.shape)) p.int(s); p.tuple();
-      p.bool(false);
-      p.global('collections', 'OrderedDict').emptyTuple().reduce();
-      p.tuple().reduce();
-    }
+  const groups = splitGroups(sd, opts.nest ?? []);
+  const wrapped = groups.size > 1 || (opts.metadata && Object.keys(opts.metadata).length > 0) || (opts.nest?.length ?? 0) > 0;
+  if (!wrapped) {
+    orderedDict(p, sd, storages);
+  } else {
+    p.emptyDict().mark();
+    for (const [k, v] of Object.entries(opts.metadata ?? {})) { p.str(k); p.json(v); }
+    for (const [name, group] of groups) { p.str(name ?? opts.stateDictKey ?? 'state_dict'); orderedDict(p, group, storages); }
     p.setItems();
   }
-  if (withMeta) p.setItems();
   p.stop();
   return zipStored([
     { name: `${root}/data.pkl`, data: p.bytes() },
@@ -56,6 +42,41 @@ export function encodeTorchZip(sd: StateDict, opts: TorchWriteOptions = {}): Uin
     ...storages.map((data, i) => ({ name: `${root}/data/${i}`, data })),
     { name: `${root}/version`, data: Buffer.from('3\n') },
   ], { forceZip64: opts.forceZip64 });
+}
+
+/** The tensors by group (undefined: not in any group), each group's keys without the group prefix. */
+function splitGroups(sd: StateDict, nest: string[]): Map<string | undefined, StateDict> {
+  const out = new Map<string | undefined, StateDict>();
+  for (const [key, t] of sd) {
+    const g = nest.find((n) => key.startsWith(`${n}.`));
+    const group = out.get(g) ?? new Map();
+    group.set(g ? key.slice(g.length + 1) : key, t);
+    out.set(g, group);
+  }
+  if (out.size === 0) out.set(undefined, new Map());
+  return out;
+}
+
+/** Pickles `OrderedDict((key, tensor), ...)`, each tensor on a storage of its own. */
+function orderedDict(p: Pickler, sd: StateDict, storages: Uint8Array[]): void {
+  p.global('collections', 'OrderedDict').emptyTuple().reduce();
+  if (!sd.size) return;
+  p.mark();
+  for (const [key, t] of sd) {
+    const id = storages.length;
+    storages.push(bytesOf(t));
+    p.str(key);
+    // torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks)
+    p.global('torch._utils', '_rebuild_tensor_v2').mark();
+    p.mark().str('storage').global('torch', STORAGE_OF[t.dtype]).str(String(id)).str('cpu').int(t.data.length).tuple().binPersId();
+    p.int(0);
+    p.mark(); for (const d of t.shape) p.int(d); p.tuple();
+    p.mark(); for (const s of contiguousStrides(t.shape)) p.int(s); p.tuple();
+    p.bool(false);
+    p.global('collections', 'OrderedDict').emptyTuple().reduce();
+    p.tuple().reduce();
+  }
+  p.setItems();
 }
 
 /** Row-major strides of a shape, in elements. */
