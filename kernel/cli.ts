@@ -14,6 +14,8 @@ const USAGE = `usage: tsfreeze <command> [options]
 
 commands:
   keys FILE [--root PATH] [--json]      list a checkpoint's tensors (key, dtype, shape) and totals
+  diffkeys A B [--json]                 compare two checkpoints' keys and shapes: matched, mismatched,
+                                        only in A, only in B, and the renames of A that match more
   convert IN OUT [--root PATH]          rewrite a checkpoint; OUT's extension picks the format
                                         (.pth/.pt PyTorch, .safetensors, .json TF.js)`;
 
@@ -33,6 +35,14 @@ const commands: Record<string, Command> = {
     const { positionals, values } = args(argv, 1, { root: { type: 'string' }, json: { type: 'boolean' } });
     const report = await keysReport(positionals[0], { root: values.root as string | undefined });
     console.log(values.json ? JSON.stringify(report, null, 2) : formatKeysReport(report));
+  },
+  async diffkeys(argv) {
+    const { positionals, values } = args(argv, 2, { json: { type: 'boolean' } });
+    const [a, b] = positionals;
+    // Loaded here, not at the top: it brings in TF.js (about 0.1 s), which keys and convert do not need.
+    const { diffKeysReport, formatKeyDiff } = await import('./commands/diffkeys');
+    const diff = await diffKeysReport(a, b);
+    console.log(values.json ? JSON.stringify(diff, null, 2) : formatKeyDiff(diff, { a, b }));
   },
   async convert(argv) {
     const { positionals, values } = args(argv, 2, { root: { type: 'string' } });

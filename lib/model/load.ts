@@ -100,7 +100,11 @@ export async function loadStateDict(model: ModelLike, source: WeightSource, opts
   // Convert everything first: a failure here leaves the model untouched.
   const values = plan.map(([s, t]) => {
     const v = layout === 'torch' ? s.fromTorch(t) : t;
-    return tf.tensor(s.dtype === 'int32' ? asInt32(v, keyOf(s)) : s.dtype === 'bool' ? Uint8Array.from(asFloat32(v), (x) => (x ? 1 : 0)) : asFloat32(v), s.shape, s.dtype as tf.DataType);
+    let data: Float32Array | Int32Array | Uint8Array = s.dtype === 'int32' ? asInt32(v, keyOf(s)) : s.dtype === 'bool' ? Uint8Array.from(asFloat32(v), (x) => (x ? 1 : 0)) : asFloat32(v);
+    // tf.tensor keeps the array it is given: copy what is still the source's own memory, so
+    // the model never shares storage with the state dict (or the file's bytes) it came from.
+    if (data.buffer === t.data.buffer) data = data.slice();
+    return tf.tensor(data, s.shape, s.dtype as tf.DataType);
   });
   plan.forEach(([s], i) => { s.write(values[i]); values[i].dispose(); report.loaded.push(keyOf(s)); });
 

@@ -34,8 +34,9 @@ export function renameKeys(sd: StateDict, rules: RenameRule | RenameRule[]): Sta
 export function ruleCode(rule: RenameRule, sd = 'sd'): string {
   const json = (v: unknown) => JSON.stringify(v);
   if ('pattern' in rule) {
-    const p = typeof rule.pattern === 'string' ? rule.pattern : rule.pattern.source;
-    return `renameKeys(${sd}, { pattern: /${p}/, replacement: ${json(rule.replacement)} })`;
+    // RegExp's source escapes '/', so the literal is valid; keep the flags (g, i, ...).
+    const re = typeof rule.pattern === 'string' ? new RegExp(rule.pattern) : rule.pattern;
+    return `renameKeys(${sd}, { pattern: /${re.source}/${re.flags}, replacement: ${json(rule.replacement)} })`;
   }
   if ('map' in rule) return `renameKeys(${sd}, { map: ${json(rule.map)} })`;
   return `renameKeys(${sd}, ${json(rule)})`;
