@@ -27,9 +27,10 @@ export function hostOf(s: WeightSlot): HostTensor {
   }
 }
 
-/** A tf.Tensor's value in host memory. */
+/** A tf.Tensor's value in host memory: a copy, never the backend's own buffer. */
 export function toHost(t: tf.Tensor): HostTensor {
-  const data = t.dataSync();
+  // On the cpu backend dataSync() hands out the variable's storage; writing to it would change the model.
+  const data = t.dataSync().slice();
   const dtype: DType = t.dtype === 'int32' ? 'int32' : t.dtype === 'bool' ? 'bool' : 'float32';
-  return { dtype, shape: [...t.shape], data: (dtype === 'bool' ? Uint8Array.from(data as Uint8Array) : data) as HostTensor['data'] };
+  return { dtype, shape: [...t.shape], data: data as HostTensor['data'] };
 }
