@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { diffKeys, readCheckpoint, renameKeys, stateDictOf, weightSlots, type HostTensor, type StateDict } from '../../lib';
+import { attentionResNet, bigModel, leNet, seqNet } from '../helpers/models';
 import { TORCH_FIXTURES } from '../helpers/torch';
 
 const fixture = (f: string) => join(TORCH_FIXTURES, f);
@@ -19,78 +20,7 @@ function ht(shape: number[]): HostTensor {
   return { dtype: 'float32', shape, data: Float32Array.from({ length: n }, (_, i) => i) };
 }
 
-/** TF.js mirror of test/fixtures/torch/state_dict.pt: Sequential(Conv2d(1,4,3), BN(4), ReLU, Flatten, Linear(144,3)) + head.fc Linear(3,2). */
-function seqNet(): tf.Sequential {
-  const head = tf.sequential({ name: 'head', layers: [tf.layers.dense({ units: 2, name: 'fc', inputShape: [3] })] });
-  return tf.sequential({
-    layers: [
-      tf.layers.conv2d({ filters: 4, kernelSize: 3, inputShape: [8, 8, 1] }),
-      tf.layers.batchNormalization(),
-      tf.layers.reLU(),
-      tf.layers.flatten(),
-      tf.layers.dense({ units: 3 }),
-      head,
-    ],
-  });
-}
-
 const SEQ_KEYS = ['0.kernel', '0.bias', '1.gamma', '1.beta', '1.moving_mean', '1.moving_variance', '4.kernel', '4.bias', 'head.fc.kernel', 'head.fc.bias'];
-
-/** LeNet5 (seed 003) as TF.js: conv = Sequential(Conv2d(1,6,5,pad 2), ReLU, MaxPool, Conv2d(6,16,5), ReLU, MaxPool); fc = Sequential(Flatten, Linear(400,120), ReLU, Linear(120,84), ReLU, Linear(84,10)). */
-function leNet(six: boolean): tf.Sequential {
-  const conv = tf.sequential({
-    name: 'conv',
-    layers: [
-      tf.layers.conv2d({ filters: 6, kernelSize: 5, padding: 'same', inputShape: [28, 28, 1] }),
-      tf.layers.reLU(),
-      tf.layers.maxPooling2d({ poolSize: 2 }),
-      tf.layers.conv2d({ filters: 16, kernelSize: 5 }),
-      tf.layers.reLU(),
-      tf.layers.maxPooling2d({ poolSize: 2 }),
-    ],
-  });
-  const tail = six
-    ? [tf.layers.dense({ units: 64 }), tf.layers.reLU(), tf.layers.dense({ units: 10 })]
-    : [tf.layers.dense({ units: 10 })];
-  const fc = tf.sequential({
-    name: 'fc',
-    layers: [
-      tf.layers.flatten({ inputShape: [5, 5, 16] }),
-      tf.layers.dense({ units: 120 }), tf.layers.reLU(),
-      tf.layers.dense({ units: 84 }), tf.layers.reLU(),
-      ...tail,
-    ],
-  });
-  return tf.sequential({ layers: [conv, fc] });
-}
-
-/** An AttentionResNet-like net (seed 000): a few convs, BN, and a 1x1 conv head. */
-function attentionResNet(name?: string): tf.Sequential {
-  return tf.sequential({
-    name,
-    layers: [
-      tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', inputShape: [16, 16, 3] }),
-      tf.layers.batchNormalization(),
-      tf.layers.reLU(),
-      tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same' }),
-      tf.layers.batchNormalization(),
-      tf.layers.reLU(),
-      tf.layers.conv2d({ filters: 1, kernelSize: 1, activation: 'sigmoid' }),
-    ],
-  });
-}
-
-/** Seed 000's bigger model: `self.attention_map = AttentionResNet(...)` plus its own classifier. */
-function bigModel(): tf.LayersModel {
-  const input = tf.input({ shape: [16, 16, 3] });
-  const att = attentionResNet('attention_map');
-  const mask = att.apply(input) as tf.SymbolicTensor;
-  const gated = tf.layers.multiply().apply([input, mask]) as tf.SymbolicTensor;
-  const feat = tf.layers.conv2d({ filters: 4, kernelSize: 3, name: 'features' }).apply(gated) as tf.SymbolicTensor;
-  const pooled = tf.layers.globalAveragePooling2d({}).apply(feat) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: 5, name: 'classifier' }).apply(pooled) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: out });
-}
 
 describe('stateDictOf: structural keys', () => {
   it('a Sequential keys unnamed layers by index and named ones by name; a nested model prefixes its weights', () => {
