@@ -37,3 +37,13 @@ function test(re: RegExp, s: string): boolean {
 function* prefixes(key: string): Generator<string> {
   for (let i = key.indexOf('.'); i > 0; i = key.indexOf('.', i + 1)) yield key.slice(0, i);
 }
+
+/** A short description of a selector for messages: `'conv.*'`, `/^fc/`, `3 keys [a, b, c]`, `a StateDict of 12 keys`. */
+export function describeSelector(selector: Selector): string {
+  if (typeof selector === 'function') return `predicate ${selector.name || '(anonymous)'}`;
+  if (selector instanceof RegExp) return String(selector);
+  if (typeof selector === 'string') return `'${selector}'`;
+  const keys = selector instanceof Map ? [...selector.keys()] : [...selector];
+  const what = selector instanceof Map ? 'a StateDict of' : 'a list of';
+  return `${what} ${keys.length} key${keys.length === 1 ? '' : 's'} [${keys.slice(0, 3).join(', ')}${keys.length > 3 ? ', …' : ''}]`;
+}

@@ -1,0 +1,48 @@
+/**
+ * Frozen BatchNorm: a layer that normalises with its moving statistics and never updates them.
+ * TF.js's BatchNormalization (4.22) uses batch statistics and updates its moving mean and variance
+ * whenever it is called with `training: true`, whatever its `trainable` flag says (as PyTorch's
+ * BatchNorm does in train mode). Freezing patches the layer instance's `call` so that it always runs
+ * in inference mode; unfreezing restores it.
+ */
+import type * as tf from '@tensorflow/tfjs';
+
+type Call = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
+interface Patched { own: Call | undefined }
+
+const patched = new WeakMap<tf.layers.Layer, Patched>();
+
+/** Whether `layer` is a TF.js BatchNormalization layer. */
+export function isBatchNorm(layer: tf.layers.Layer): boolean {
+  return layer.getClassName() === 'BatchNormalization';
+}
+
+/** Whether `layer` is patched to run in inference mode (frozen statistics). */
+export function isBatchNormFrozen(layer: tf.layers.Layer): boolean {
+  return patched.has(layer);
+}
+
+/** Makes a BatchNorm layer normalise with its moving statistics and stop updating them, even when training. */
+export function freezeBatchNorm(layer: tf.layers.Layer): boolean {
+  if (!isBatchNorm(layer)) throw new Error(`freezeBatchNorm: layer '${layer.name}' is a ${layer.getClassName()}, not a BatchNormalization`);
+  if (patched.has(layer)) return false;
+  const target = layer as unknown as { call: Call };
+  const own = Object.prototype.hasOwnProperty.call(layer, 'call') ? target.call : undefined;
+  const original = target.call;
+  patched.set(layer, { own });
+  target.call = function frozenBatchNormCall(this: unknown, inputs, kwargs) {
+    return original.call(this, inputs, { ...kwargs, training: false });
+  };
+  return true;
+}
+
+/** Undoes freezeBatchNorm: the layer uses batch statistics and updates its moving ones when training. */
+export function unfreezeBatchNorm(layer: tf.layers.Layer): boolean {
+  const p = patched.get(layer);
+  if (!p) return false;
+  const target = layer as unknown as { call?: Call };
+  if (p.own) target.call = p.own;
+  else delete target.call;
+  patched.delete(layer);
+  return true;
+}
