@@ -1,0 +1,99 @@
+/** Frozen-weight guard: a frozen weight or BatchNorm statistic that moves is an error naming it and how far it moved. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { checkFrozen, compareFrozen, fingerprint, freeze, FrozenWeightError } from '../../lib';
+import { trainableSlots } from '../../lib/freeze/registry';
+import { layersByKey } from '../../lib/freeze/freeze';
+import { unfreezeBatchNorm } from '../../lib/freeze/batchnorm';
+import { seqNet } from '../helpers/models';
+
+/** A few SGD steps in training mode on the weights the training loop may update. */
+function train(model: tf.LayersModel, steps: number): void {
+  const opt = tf.train.sgd(0.05);
+  for (let i = 0; i < steps; i++) {
+    const x = tf.randomNormal([4, 8, 8, 1], 2, 3, 'float32', 20 + i);
+    const y = tf.randomNormal([4, 2], 0, 1, 'float32', 40 + i);
+    opt.minimize(() => tf.losses.meanSquaredError(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, false, trainableSlots(model).map((s) => s.variable));
+    x.dispose();
+    y.dispose();
+  }
+}
+
+/** The message and changes of the FrozenWeightError that `f` throws. */
+function caught(f: () => void): FrozenWeightError {
+  try {
+    f();
+  } catch (e) {
+    assert.ok(e instanceof FrozenWeightError, String(e));
+    return e;
+  }
+  assert.fail('expected a FrozenWeightError');
+}
+
+test('fires when a frozen weight is changed behind the training loop\'s back, naming the key and the largest change', async () => {
+  await tf.setBackend('cpu');
+  const m = seqNet();
+  freeze(m, ['0', '1']);
+  const fp = fingerprint(m);
+  assert.deepEqual([...fp.entries.keys()], ['0.kernel', '0.bias', '1.gamma', '1.beta', '1.moving_mean', '1.moving_variance']);
+  checkFrozen(m, fp);
+  const bias = m.layers[0].weights.find((w) => w.originalName.endsWith('bias'))!;
+  const v = (bias as unknown as { val: tf.Variable }).val;
+  v.assign(tf.add(v, tf.tensor1d([0, 0.25, 0, -0.5])));
+  const e = caught(() => checkFrozen(m, fp));
+  assert.equal(e.name, 'FrozenWeightError');
+  assert.match(e.message, /^1 frozen weight changed: 0\.bias \(max \|change\| 0\.500, 2 elements\)$/);
+  assert.deepEqual(e.changes, [{ key: '0.bias', maxAbsChange: 0.5, changedElements: 2, changed: true }]);
+  const all = compareFrozen(m, fp);
+  assert.equal(all.length, 6);
+  assert.deepEqual(all.filter((c) => !c.changed).map((c) => c.maxAbsChange), [0, 0, 0, 0, 0]);
+});
+
+test('stays quiet on a correct run: optimizer steps on trainableSlots only, frozen BatchNorm called in training mode', async () => {
+  await tf.setBackend('cpu');
+  const m = seqNet();
+  freeze(m, ['0', '1']);
+  const fp = fingerprint(m);
+  const head = fingerprint(m, 'head.**');
+  train(m, 3);
+  checkFrozen(m, fp);
+  assert.ok(compareFrozen(m, head).some((c) => c.key === 'head.fc.kernel' && c.changed), 'the trainable head did move');
+});
+
+test('catches the BatchNorm drift of seed 001: bnStats "train" with the statistics fingerprinted', async () => {
+  await tf.setBackend('cpu');
+  const m = seqNet();
+  freeze(m, ['0', '1'], { bnStats: 'train' });
+  const fp = fingerprint(m, '**.moving_*');
+  assert.ok(fp.entries.has('1.moving_mean') && fp.entries.has('1.moving_variance'));
+  train(m, 2);
+  const e = caught(() => checkFrozen(m, fp));
+  assert.deepEqual(e.changes.map((c) => c.key), ['1.moving_mean', '1.moving_variance']);
+  assert.ok(e.changes.every((c) => c.maxAbsChange > 0 && c.changedElements === 4));
+  assert.match(e.message, /^2 frozen weights changed: 1\.moving_mean \(max \|change\| [0-9.e-]+, 4 elements\), 1\.moving_variance .*BatchNorm statistics moved/);
+});
+
+test('catches the drift when the BatchNorm fix is undone after freezing', async () => {
+  await tf.setBackend('cpu');
+  const m = seqNet();
+  freeze(m, ['0', '1']);
+  const fp = fingerprint(m);
+  assert.ok(unfreezeBatchNorm(layersByKey(m).get('1')!));
+  train(m, 2);
+  const e = caught(() => checkFrozen(m, fp));
+  assert.deepEqual(e.changes.map((c) => c.key), ['1.moving_mean', '1.moving_variance']);
+});
+
+test('a fingerprinted weight that is gone or reshaped counts as changed; NaN is reported', async () => {
+  await tf.setBackend('cpu');
+  const w = tf.variable(tf.tensor1d([1, 2, 3]));
+  const model = { enc: { w }, dec: { w: tf.variable(tf.zeros([2])) } };
+  freeze(model, 'enc.*');
+  assert.equal(w.trainable, false);
+  const fp = fingerprint(model);
+  w.assign(tf.tensor1d([1, NaN, 3]));
+  assert.deepEqual(compareFrozen(model, fp), [{ key: 'enc.w', maxAbsChange: NaN, changedElements: 1, changed: true }]);
+  const other = { dec: model.dec };
+  assert.match(caught(() => checkFrozen(other, fp)).message, /enc\.w \(max \|change\| weight missing or reshaped, 3 elements\)/);
+});
