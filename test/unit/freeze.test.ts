@@ -41,7 +41,7 @@ test('TF.js 4.22 fact: a BatchNormalization with trainable=false still updates i
   bn.apply(x);
   const mean = () => Array.from(bn.getWeights()[2].dataSync());
   const before = mean();
-  tf.tidy(() => bn.apply(x, { training: true }));
+  tf.tidy(() => bn.apply(x, { training: true }) as tf.Tensor);
   assert.equal(bn.trainable, false);
   assert.notDeepEqual(mean(), before);
 });
@@ -177,7 +177,7 @@ test('trainableSummary counts elements per layer; BatchNorm statistics are non-t
   ]);
   assert.deepEqual(s.totals, { trainable: 34, frozen: 8, statistics: 8, total: 42 });
   assert.equal(s.totals.total, m.countParams());
-  assert.equal(s.totals.trainable, m.trainableWeights.reduce((a, w) => a + w.shape.reduce((p, d) => p * (d as number), 1), 0));
+  assert.equal(s.totals.trainable, m.trainableWeights.reduce((a, w) => a + w.shape.reduce((p: number, d) => p * (d as number), 1), 0));
   freeze(m, ['0', '1']);
   s = trainableSummary(m);
   assert.deepEqual(s.totals, { trainable: 10, frozen: 32, statistics: 8, total: 42 });
