@@ -85,8 +85,15 @@ function walkModel(model: tf.LayersModel, prefix: string, out: WeightSlot[]): vo
   layers.forEach((layer, i) => {
     const seg = prefix + layerSegment(layer, i);
     if (isLayersModel(layer)) { walkModel(layer, `${seg}.`, out); return; }
-    for (const w of layer.weights as unknown as LayerVariableLike[]) out.push(slot(layer, seg, w));
+    for (const w of ownWeights(layer)) out.push(slot(layer, seg, w));
   });
+}
+
+/** A layer's weights in the order it created them; `layer.weights` moves a weight whose trainable flag is off to the end. */
+function ownWeights(layer: Layer): LayerVariableLike[] {
+  const l = layer as unknown as { _trainableWeights?: LayerVariableLike[]; _nonTrainableWeights?: LayerVariableLike[]; weights: unknown };
+  if (Array.isArray(l._trainableWeights) && Array.isArray(l._nonTrainableWeights)) return [...l._trainableWeights, ...l._nonTrainableWeights];
+  return l.weights as LayerVariableLike[];
 }
 
 function slot(layer: Layer, layerKey: string, w: LayerVariableLike): WeightSlot {

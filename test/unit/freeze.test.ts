@@ -207,3 +207,11 @@ test('seed 004: detach passes values through and stops the gradient', async () =
   for (const v of vars.slice(2)) assert.ok(tf.max(tf.abs(grads[v.name])).dataSync()[0] > 0, v.name);
   assert.ok(weightSlots({ a: tf.variable(tf.zeros([1])) }).length === 1);
 });
+
+test('freezing one weight of a layer keeps the key order (the order optimizer state follows)', async () => {
+  await tf.setBackend('cpu');
+  const m = tf.sequential({ layers: [tf.layers.dense({ inputShape: [2], units: 2, name: 'fc' }), tf.layers.batchNormalization()] });
+  const before = [...stateDictOf(m).keys()];
+  freeze(m, 'fc.kernel');
+  assert.deepEqual([...stateDictOf(m).keys()], before);
+});
