@@ -1,0 +1,114 @@
+/**
+ * What a training run returns: the loss of every step, a log per epoch, and each layer's weight
+ * drift ‖W_t − W_0‖ / ‖W_0‖ over time (a frozen layer's row is exactly 0).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ModelLike, WeightSlot } from '../model/weights';
+import { weightSlots } from '../model/weights';
+
+/** One epoch's summary. */
+export interface EpochLog {
+  /** 1-based. */
+  epoch: number;
+  /** Mean loss over the epoch's samples (each step weighted by its batch size). */
+  loss: number;
+  /** Training metrics over the epoch, e.g. `{ accuracy: 0.93 }`. */
+  metrics: Record<string, number>;
+  valLoss?: number;
+  valMetrics?: Record<string, number>;
+  /** Steps run in this epoch. */
+  steps: number;
+  /** Seconds the epoch took. */
+  seconds: number;
+}
+
+/**
+ * Relative weight change per layer: `values[i][j]` is layer `layers[j]`'s ‖W − W_0‖ / ‖W_0‖ after
+ * `steps[i]` steps, where W is the layer's weights (BatchNorm statistics included) flattened into
+ * one vector; a layer whose weights start at all zeros reports the absolute change ‖W − W_0‖.
+ */
+export interface Drift {
+  steps: number[];
+  layers: string[];
+  values: number[][];
+}
+
+/** One parameter group as trained. */
+export interface GroupLog {
+  name: string;
+  optimizer: string;
+  lr: number;
+  weightDecay: number;
+  weightDecayMode: 'l2' | 'decoupled';
+  momentum?: number;
+  /** Weights the group's optimizer updated. */
+  keys: string[];
+}
+
+export interface History {
+  /** Loss of every step, in order. */
+  loss: number[];
+  epochs: EpochLog[];
+  drift: Drift;
+  groups: GroupLog[];
+  /** Weights that were not trained: frozen in tsfreeze's registry, or marked not trainable in TF.js. */
+  frozen: string[];
+  /** Steps run in all. */
+  steps: number;
+}
+
+/** Keeps each layer's starting weights and samples the drift. */
+export class DriftTracker {
+  readonly drift: Drift = { steps: [], layers: [], values: [] };
+  private readonly layers: Array<{ key: string; slots: WeightSlot[]; w0: tf.Tensor1D; norm0: number }> = [];
+
+  constructor(model: ModelLike) {
+    const byLayer = new Map<string, WeightSlot[]>();
+    for (const s of weightSlots(model)) {
+      const k = s.layerKey || s.key;
+      const list = byLayer.get(k) ?? [];
+      list.push(s);
+      byLayer.set(k, list);
+    }
+    for (const [key, slots] of byLayer) {
+      const w0 = tf.keep(flat(slots));
+      const norm0 = tf.tidy(() => tf.norm(w0).dataSync()[0]);
+      this.layers.push({ key, slots, w0, norm0 });
+      this.drift.layers.push(key);
+    }
+  }
+
+  /** Records the drift of every layer after `step` steps. */
+  sample(step: number): void {
+    if (this.drift.steps.length > 0 && this.drift.steps[this.drift.steps.length - 1] === step) return;
+    if (this.layers.length === 0) {
+      this.drift.steps.push(step);
+      this.drift.values.push([]);
+      return;
+    }
+    const diffs = tf.tidy(() => tf.stack(this.layers.map((l) => tf.norm(tf.sub(flat(l.slots), l.w0)))));
+    const d = diffs.dataSync();
+    diffs.dispose();
+    this.drift.steps.push(step);
+    this.drift.values.push(this.layers.map((l, j) => (l.norm0 > 0 ? d[j] / l.norm0 : d[j])));
+  }
+
+  dispose(): void {
+    for (const l of this.layers) l.w0.dispose();
+  }
+}
+
+/** A layer's weights as one float32 vector. */
+function flat(slots: WeightSlot[]): tf.Tensor1D {
+  return tf.tidy(() => {
+    const parts = slots.map((s) => tf.reshape(s.variable.dtype === 'float32' ? s.variable : tf.cast(s.variable, 'float32'), [-1]));
+    return (parts.length === 1 ? tf.clone(parts[0]) : tf.concat(parts)) as tf.Tensor1D;
+  });
+}
+
+/** `drift.values` for one layer, across samples. */
+export function driftOf(drift: Drift, layer: string): number[] {
+  const j = drift.layers.indexOf(layer);
+  if (j < 0) throw new Error(`driftOf: no layer '${layer}' in the drift (layers: ${drift.layers.join(', ')})`);
+  return drift.values.map((row) => row[j]);
+}
