@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 /** Tensors in memory (first dimension: samples). */
-export interface TensorData {
+export interface TrainTensors {
   x: tf.Tensor;
   y: tf.Tensor;
 }
@@ -13,7 +13,7 @@ export interface TensorData {
 /** An already batched dataset of `{xs, ys}` (tf.data convention, as model.fitDataset takes). */
 export type BatchDataset = tf.data.Dataset<{ xs: tf.Tensor; ys: tf.Tensor }>;
 
-export type TrainData = TensorData | BatchDataset;
+export type TrainData = TrainTensors | BatchDataset;
 
 /** One batch; the loop disposes it after the step. */
 export interface Batch {
@@ -25,7 +25,7 @@ export interface Batch {
 
 export interface BatchOptions {
   batchSize?: number;
-  /** Shuffle the samples each epoch (TensorData only; a Dataset shuffles itself). */
+  /** Shuffle the samples each epoch (TrainTensors only; a Dataset shuffles itself). */
   shuffle?: boolean;
   /** Seed of the shuffle; epoch `e` uses the order drawn from (seed, e), so a run is reproducible. */
   seed?: number;
@@ -54,7 +54,7 @@ export function batchSource(data: TrainData, opts: BatchOptions = {}, what = 'da
   return tensorSource(data, opts, what);
 }
 
-function tensorSource({ x, y }: TensorData, opts: BatchOptions, what: string): BatchSource {
+function tensorSource({ x, y }: TrainTensors, opts: BatchOptions, what: string): BatchSource {
   const n = x.shape[0];
   if (x.rank === 0 || y.rank === 0) throw new Error(`train: ${what}.x and ${what}.y need a first (sample) dimension`);
   if (y.shape[0] !== n) throw new Error(`train: ${what}.x has ${n} samples but ${what}.y has ${y.shape[0]}`);
