@@ -455,3 +455,32 @@ test('clear errors: overlapping groups, a group matching nothing, nothing left t
   tf.dispose([x, y]);
   model.dispose();
 });
+
+test('with freeze(): a frozen BatchNorm keeps its statistics and the guard stays quiet; frozen in the registry only, its statistics move and the guard names them', async () => {
+  await ready;
+  const { freeze } = await import('../../lib/freeze/freeze');
+  const bnNet = () => tf.sequential({
+    layers: [
+      tf.layers.dense({ name: 'backbone', inputShape: [2], units: 8 }),
+      tf.layers.batchNormalization({ name: 'bn' }),
+      tf.layers.dense({ name: 'head', units: 2, activation: 'softmax' }),
+    ],
+  });
+  const { x, y } = blobs(32, 18);
+  const model = bnNet();
+  freeze(model, ['backbone', 'bn']);
+  const w0 = values(model);
+  const h = await train(model, { x, y }, { ...base, epochs: 3, batchSize: 8, optimizer: 'adam', lr: 0.02, guard: { every: 'step' } });
+  const w1 = values(model);
+  for (const k of ['backbone.kernel', 'bn.gamma', 'bn.beta', 'bn.moving_mean', 'bn.moving_variance']) assert.ok(bitEqual(w0.get(k)!, w1.get(k)!), k);
+  assert.ok(driftOf(h.drift, 'bn').every((v) => v === 0) && driftOf(h.drift, 'backbone').every((v) => v === 0));
+  assert.ok(driftOf(h.drift, 'head').slice(1).every((v) => v > 0));
+  assert.deepEqual(h.groups.map((g) => g.keys), [['head.kernel', 'head.bias']]);
+
+  const raw = bnNet();
+  markFrozen(raw, ['backbone.kernel', 'backbone.bias', 'bn.gamma', 'bn.beta', 'bn.moving_mean', 'bn.moving_variance'], true);
+  await assert.rejects(train(raw, { x, y }, { ...base, epochs: 1, batchSize: 8 }), (e: unknown) => e instanceof FrozenWeightError && /bn\.moving_mean/.test(e.message) && !/bn\.gamma/.test(e.message));
+  tf.dispose([x, y]);
+  model.dispose();
+  raw.dispose();
+});
