@@ -41,3 +41,5 @@ export { driftOf } from './train/history';
 export type { ProgressSink, ProgressInfo, ProgressStream, TerminalProgressOptions } from './train/progress';
 export { terminalProgress, describeProgress, formatSeconds } from './train/progress';
 export type { TrainData, TrainTensors, BatchDataset } from './train/data';
+export type { BackendName, BackendInfo, BackendCandidate, WebGPUProvider, WasmKernelOptions, WasmKernelReport } from './backend';
+export { setBackend, backendInfo, registerWebGPUProvider, registerWasmTrainingKernels } from './backend';

@@ -1,0 +1,388 @@
+/**
+ * tsfreeze's kernels for the wasm backend against TF.js's cpu backend: same inputs, both
+ * backends, outputs within 1e-4 (absolute, or relative where noted). Shapes stay small: the
+ * cpu backend's own Conv2DBackpropFilter costs about 100 ns a multiply-add.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import {
+  ADDED_WASM_KERNELS, REPLACED_WASM_KERNELS, registerWasmTrainingKernels, unregisterWasmTrainingKernels,
+} from '../../lib/backend/wasm-kernels';
+import { loadWasmBackend } from '../../lib/backend/wasm';
+
+tf.env().set('PROD', true); // no "Hi there" banner, no NaN checks
+
+type Input = { shape: number[]; dtype?: 'float32' | 'int32' | 'bool'; values?: ArrayLike<number>; seed?: number; ints?: number };
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Values in [-1, 1), or small integers (ties for pooling) when ints is given. */
+function values(spec: Input, index: number): Float32Array | Int32Array {
+  const n = spec.shape.reduce((p, d) => p * d, 1);
+  if (spec.values) return spec.dtype === 'int32' || spec.dtype === 'bool' ? Int32Array.from(spec.values) : Float32Array.from(spec.values);
+  const r = rng(spec.seed ?? 1234 + index * 7919);
+  if (spec.dtype === 'int32' || spec.dtype === 'bool' || spec.ints != null) {
+    const k = spec.ints ?? (spec.dtype === 'bool' ? 2 : 7);
+    const out = spec.dtype === 'int32' || spec.dtype === 'bool' ? new Int32Array(n) : new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = Math.floor(r() * k) - (spec.dtype === 'bool' ? 0 : Math.floor(k / 2));
+    return out;
+  }
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = r() * 2 - 1;
+  return out;
+}
+
+interface Result { shape: number[]; dtype: string; data: Float32Array | Int32Array | Uint8Array }
+
+async function runOn(backend: string, kernel: string, inputs: Record<string, Input>, attrs: tf.NamedAttrMap): Promise<Result> {
+  assert.ok(await tf.setBackend(backend));
+  const made: tf.Tensor[] = [];
+  const named: Record<string, tf.Tensor> = {};
+  Object.entries(inputs).forEach(([name, spec], i) => {
+    const t = tf.tensor(values(spec, i), spec.shape, spec.dtype ?? 'float32');
+    made.push(t);
+    named[name] = t;
+  });
+  const out = tf.engine().runKernel(kernel, named, attrs) as tf.Tensor;
+  const result = { shape: out.shape.slice(), dtype: out.dtype, data: (out.dataSync() as Float32Array).slice() };
+  out.dispose();
+  made.forEach((t) => t.dispose());
+  return result;
+}
+
+let loaded = false;
+async function wasmReady(): Promise<void> {
+  if (!loaded) {
+    loadWasmBackend();
+    loaded = true;
+  }
+  assert.ok(await tf.setBackend('wasm'));
+}
+
+function close(label: string, got: Result, want: Result, tol = 1e-4, relative = false, dtype = want.dtype): void {
+  assert.deepEqual(got.shape, want.shape, `${label}: shape`);
+  assert.equal(got.dtype, dtype, `${label}: dtype`);
+  assert.equal(got.data.length, want.data.length, `${label}: size`);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < want.data.length; i++) {
+    const a = got.data[i];
+    const b = want.data[i];
+    if (Number.isNaN(b) && Number.isNaN(a)) continue;
+    const err = Math.abs(a - b) / (relative ? Math.max(1, Math.abs(b)) : 1);
+    if (!(err <= worst)) {
+      worst = Number.isNaN(err) ? Infinity : err;
+      at = i;
+    }
+  }
+  assert.ok(worst <= tol, `${label}: |wasm - cpu| = ${worst} at ${at} (wasm ${got.data[at]}, cpu ${want.data[at]})`);
+}
+
+async function check(label: string, kernel: string, inputs: Record<string, Input>, attrs: tf.NamedAttrMap, tol = 1e-4, dtype?: string): Promise<void> {
+  await wasmReady();
+  const got = await runOn('wasm', kernel, inputs, attrs);
+  const want = await runOn('cpu', kernel, inputs, attrs);
+  close(label, got, want, tol, false, dtype);
+}
+
+type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+
+/** Conv cases: [batch, h, w, inC, outC, kh, kw, strides, pad]. */
+const CONV_CASES: [number, number, number, number, number, number, number, number | [number, number], Pad][] = [
+  [1, 5, 5, 1, 1, 3, 3, 1, 'same'],
+  [2, 7, 7, 3, 4, 3, 3, 1, 'same'],
+  [2, 7, 7, 3, 4, 3, 3, 1, 'valid'],
+  [3, 8, 6, 2, 5, 3, 3, 2, 'same'],
+  [3, 8, 6, 2, 5, 3, 3, 2, 'valid'],
+  [2, 9, 9, 4, 3, 5, 5, 1, 'same'],
+  [2, 9, 9, 4, 3, 5, 5, 2, 'valid'],
+  [1, 6, 7, 3, 2, 2, 3, [2, 1], 'same'],
+  [2, 7, 8, 3, 2, 2, 3, [1, 2], 'valid'],
+  [4, 6, 6, 5, 6, 1, 1, 1, 'valid'],
+  [2, 8, 8, 3, 4, 1, 1, 2, 'same'],
+  [1, 10, 10, 1, 6, 5, 5, 1, 'same'],
+  [2, 7, 7, 2, 3, 3, 3, 3, 'valid'],
+  [2, 7, 7, 2, 3, 4, 4, 2, 'same'],
+  [2, 6, 6, 2, 3, 3, 3, 1, 1],
+  [2, 7, 6, 2, 3, 3, 2, 2, [[0, 0], [1, 2], [0, 1], [0, 0]]],
+];
+
+function convShapes(c: (typeof CONV_CASES)[number]): { x: number[]; filter: number[]; dy: number[] } {
+  const [n, h, w, ci, co, kh, kw, strides, pad] = c;
+  const info = tf.backend_util.computeConv2DInfo([n, h, w, ci], [kh, kw, ci, co], strides, 1, pad, pad === 1 ? 'floor' : undefined);
+  return { x: [n, h, w, ci], filter: [kh, kw, ci, co], dy: info.outShape };
+}
+
+test('the wasm backend itself lacks the gradient kernels that tsfreeze adds', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('@tensorflow/tfjs-backend-wasm');
+  for (const name of ADDED_WASM_KERNELS) assert.equal(tf.getKernel(name, 'wasm'), undefined, name);
+  for (const name of REPLACED_WASM_KERNELS) assert.ok(tf.getKernel(name, 'wasm'), name);
+  const report = loadWasmBackend().kernels;
+  assert.deepEqual(report.added, [...ADDED_WASM_KERNELS]);
+  assert.deepEqual(report.replaced, [...REPLACED_WASM_KERNELS]);
+  loaded = true;
+});
+
+test('Conv2DBackpropFilter matches cpu: strides 1/2, same/valid/explicit, batches and channels', async () => {
+  for (const c of CONV_CASES) {
+    const { x, filter, dy } = convShapes(c);
+    await check(`filter grad ${JSON.stringify(c)}`, 'Conv2DBackpropFilter', { x: { shape: x }, dy: { shape: dy } }, {
+      strides: c[7], pad: c[8], dataFormat: 'NHWC', filterShape: filter, ...(c[8] === 1 ? { dimRoundingMode: 'floor' } : {}),
+    });
+  }
+});
+
+test('Conv2DBackpropInput matches cpu: strides 1/2, same/valid/explicit, batches and channels', async () => {
+  for (const c of CONV_CASES) {
+    const { x, filter, dy } = convShapes(c);
+    await check(`input grad ${JSON.stringify(c)}`, 'Conv2DBackpropInput', { dy: { shape: dy }, filter: { shape: filter } }, {
+      strides: c[7], pad: c[8], dataFormat: 'NHWC', inputShape: x, ...(c[8] === 1 ? { dimRoundingMode: 'floor' } : {}),
+    });
+  }
+});
+
+test('depthwise backprops match cpu: channel multipliers 1 and 2, strides 1/2, same/valid', async () => {
+  const cases: [number, number, number, number, number, number, number | [number, number], Pad][] = [
+    [1, 5, 5, 1, 1, 3, 1, 'same'],
+    [2, 7, 7, 3, 1, 3, 1, 'same'],
+    [2, 7, 7, 3, 2, 3, 1, 'valid'],
+    [3, 8, 6, 4, 1, 3, 2, 'same'],
+    [2, 8, 6, 2, 2, 3, 2, 'valid'],
+    [2, 9, 9, 5, 1, 5, 2, 'same'],
+    [2, 7, 8, 3, 3, 2, [2, 1], 'same'],
+    [1, 6, 6, 4, 1, 1, 1, 'valid'],
+  ];
+  for (const [n, h, w, c, m, k, strides, pad] of cases) {
+    const info = tf.backend_util.computeConv2DInfo([n, h, w, c], [k, k, c, m], strides, 1, pad, undefined, true);
+    const label = JSON.stringify([n, h, w, c, m, k, strides, pad]);
+    await check(`depthwise input grad ${label}`, 'DepthwiseConv2dNativeBackpropInput',
+      { dy: { shape: info.outShape }, filter: { shape: [k, k, c, m] } },
+      { strides, pad, dilations: 1, inputShape: [n, h, w, c] });
+    await check(`depthwise filter grad ${label}`, 'DepthwiseConv2dNativeBackpropFilter',
+      { x: { shape: [n, h, w, c] }, dy: { shape: info.outShape } },
+      { strides, pad, dilations: 1, filterShape: [k, k, c, m] });
+  }
+});
+
+test('MaxPoolGrad matches cpu, ties and all-negative windows included', async () => {
+  const cases: [number[], number, number | [number, number], 'same' | 'valid', number | undefined][] = [
+    [[2, 8, 8, 3], 2, 2, 'valid', undefined],
+    [[2, 8, 8, 3], 2, 2, 'valid', 3], // many ties
+    [[2, 7, 7, 3], 2, 2, 'same', undefined],
+    [[2, 7, 9, 4], 3, 2, 'same', 5],
+    [[1, 9, 9, 2], 3, 1, 'valid', undefined],
+    [[3, 6, 6, 1], 2, 1, 'same', 2],
+    [[2, 10, 10, 6], 3, 3, 'valid', undefined],
+  ];
+  for (const [shape, filterSize, strides, pad, ints] of cases) {
+    for (const negate of [false, true]) {
+      await wasmReady();
+      const x: Input = { shape, ints, seed: 99 };
+      if (negate) x.values = Float32Array.from(values(x, 0), (v) => -Math.abs(v) - 0.5);
+      // The output input is the forward max pool of x (read back from cpu).
+      await tf.setBackend('cpu');
+      const xt = tf.tensor(values(x, 0), shape);
+      const y = tf.maxPool(xt as tf.Tensor4D, filterSize, strides, pad);
+      const spec = { dy: { shape: y.shape, seed: 5 }, input: { ...x, values: values(x, 0) }, output: { shape: y.shape, values: y.dataSync() } };
+      xt.dispose();
+      y.dispose();
+      await check(`max pool grad ${JSON.stringify([shape, filterSize, strides, pad, ints, negate])}`, 'MaxPoolGrad', spec, { filterSize, strides, pad });
+    }
+  }
+});
+
+test('BatchMatMul matches cpu with every transpose, batch 1 and batched', async () => {
+  const cases: [number[], number[]][] = [
+    [[1, 5, 7], [1, 7, 3]],
+    [[5, 7], [7, 3]],
+    [[3, 4, 6], [3, 6, 5]],
+    [[2, 3, 4, 6], [2, 3, 6, 5]],
+    [[3, 4, 6], [1, 6, 5]],
+    [[64, 40], [40, 12]],
+  ];
+  for (const [a, b] of cases) {
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        const ta = transposeA ? [...a.slice(0, -2), a[a.length - 1], a[a.length - 2]] : a;
+        const tb = transposeB ? [...b.slice(0, -2), b[b.length - 1], b[b.length - 2]] : b;
+        await check(`matmul ${JSON.stringify([ta, tb, transposeA, transposeB])}`, 'BatchMatMul',
+          { a: { shape: ta }, b: { shape: tb } }, { transposeA, transposeB });
+      }
+    }
+  }
+});
+
+test('Tile matches cpu for float32, int32 and bool, ranks 1 to 5', async () => {
+  const cases: [number[], number[], 'float32' | 'int32' | 'bool'][] = [
+    [[3], [4], 'float32'],
+    [[1, 1, 1, 5], [2, 3, 4, 1], 'float32'],
+    [[2, 3], [3, 2], 'int32'],
+    [[2, 1, 3], [1, 4, 2], 'bool'],
+    [[2, 3, 1, 2], [2, 1, 3, 2], 'float32'],
+    [[1, 2, 1, 2, 1], [3, 1, 2, 1, 4], 'int32'],
+    [[4, 5], [1, 1], 'float32'],
+    [[1, 1, 1, 16], [8, 16, 16, 1], 'float32'],
+  ];
+  for (const [shape, reps, dtype] of cases) {
+    await check(`tile ${JSON.stringify([shape, reps, dtype])}`, 'Tile', { x: { shape, dtype } }, { reps }, 0);
+  }
+});
+
+test('Sum and Mean over leading axes match cpu; other reductions still work', async () => {
+  const cases: [number[], number | number[], boolean, 'float32' | 'int32'][] = [
+    [[4, 5, 6, 3], [0, 1, 2], false, 'float32'],
+    [[4, 5, 6, 3], [0, 1, 2], true, 'float32'],
+    [[4, 5, 6, 3], [-4, -3], false, 'float32'],
+    [[9, 7], 0, false, 'float32'],
+    [[7, 3, 2], [1, 0], true, 'float32'],
+    [[32, 16, 16, 8], [0, 1, 2], false, 'float32'],
+    [[4, 5, 6, 3], [1, 2], false, 'float32'],
+    [[4, 5, 6, 3], [3], true, 'float32'],
+    [[4, 5, 6], [0, 1, 2], false, 'float32'],
+    [[4, 5, 6], [0, 1], false, 'int32'],
+  ];
+  for (const [shape, axis, keepDims, dtype] of cases) {
+    for (const kernel of ['Sum', 'Mean']) {
+      await check(`${kernel} ${JSON.stringify([shape, axis, keepDims, dtype])}`, kernel, { x: { shape, dtype } }, { axis, keepDims });
+    }
+  }
+});
+
+test('Add, Sub, Multiply and RealDiv with a broadcast vector match cpu, both operand orders', async () => {
+  const cases: [number[], number[]][] = [
+    [[2, 16, 16, 9], [9]],
+    [[9], [2, 16, 16, 9]],
+    [[4, 32, 32, 6], [1, 1, 1, 6]],
+    [[1, 6], [64, 28, 28, 6]],
+    [[3, 17, 5, 7], [5, 7]],
+    [[131, 37], [37]], // prime row count: no regrouping
+    [[2, 3, 4], [4]], // small: left to the backend
+    [[8, 64, 64], [1]], // scalar-like: left to the backend
+    [[8, 64, 64], [8, 64, 64]],
+  ];
+  for (const [a, b] of cases) {
+    for (const kernel of ['Add', 'Sub', 'Multiply', 'RealDiv']) {
+      const bSpec: Input = kernel === 'RealDiv' ? { shape: b, values: Float32Array.from(values({ shape: b }, 1), (v) => v + Math.sign(v || 1) * 0.5) } : { shape: b };
+      await check(`${kernel} ${JSON.stringify([a, b])}`, kernel, { a: { shape: a }, b: bSpec }, {});
+    }
+  }
+});
+
+test('UnsortedSegmentSum matches cpu (float32, int32, ids out of range dropped)', async () => {
+  await check('segment sum float32', 'UnsortedSegmentSum',
+    { x: { shape: [6, 4] }, segmentIds: { shape: [6], dtype: 'int32', values: [0, 2, 0, 4, 2, 1] } }, { numSegments: 5 });
+  // int32 stays int32, as in TensorFlow (the cpu backend returns float32 values).
+  await check('segment sum int32', 'UnsortedSegmentSum',
+    { x: { shape: [5, 2, 3], dtype: 'int32' }, segmentIds: { shape: [5], dtype: 'int32', values: [3, 3, 0, 1, 0] } }, { numSegments: 4 }, 0, 'int32');
+  await check('segment sum 1-D', 'UnsortedSegmentSum',
+    { x: { shape: [7] }, segmentIds: { shape: [7], dtype: 'int32', values: [1, 1, 2, 0, 9, 2, 1] } }, { numSegments: 3 });
+});
+
+/** Gradients of every weight of a model for one batch, on a backend. */
+async function gradsOn(backend: string, build: () => tf.LayersModel, x: Float32Array, xShape: number[], labels: number[], classes: number): Promise<Map<string, Float32Array>> {
+  assert.ok(await tf.setBackend(backend));
+  const model = build();
+  // The same weights on both backends: from a seeded generator, in order.
+  const r = rng(42);
+  for (const w of model.weights) {
+    const n = w.shape.reduce((p: number, d) => p * (d ?? 1), 1);
+    const v = new Float32Array(n);
+    const isGamma = w.name.includes('gamma') || w.name.includes('moving_variance');
+    for (let i = 0; i < n; i++) v[i] = isGamma ? 0.5 + r() : (r() * 2 - 1) * 0.3;
+    w.write(tf.tensor(v, w.shape as number[]));
+  }
+  const xs = tf.tensor(x, xShape);
+  const ys = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
+  const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar);
+  const out = new Map<string, Float32Array>();
+  model.trainableWeights.forEach((w, i) => {
+    const g = grads[(w.read() as tf.Variable).name];
+    out.set(`${i}:${w.shape.join('x')}`, (g.dataSync() as Float32Array).slice());
+  });
+  Object.values(grads).forEach((g) => g.dispose());
+  xs.dispose();
+  ys.dispose();
+  model.dispose();
+  return out;
+}
+
+async function sameGrads(label: string, build: () => tf.LayersModel, xShape: number[], classes: number): Promise<void> {
+  await wasmReady();
+  const x = values({ shape: xShape }, 3) as Float32Array;
+  const labels = Array.from({ length: xShape[0] }, (_, i) => (i * 7) % classes);
+  const got = await gradsOn('wasm', build, x, xShape, labels, classes);
+  const want = await gradsOn('cpu', build, x, xShape, labels, classes);
+  assert.deepEqual([...got.keys()], [...want.keys()]);
+  for (const [key, g] of got) {
+    const w = want.get(key)!;
+    close(`${label} ${key}`, { shape: [g.length], dtype: 'float32', data: g }, { shape: [w.length], dtype: 'float32', data: w }, 1e-4, true);
+  }
+}
+
+test('a conv + BatchNorm + max pool + dense training step has the same gradients on wasm and cpu', async () => {
+  await sameGrads('conv-bn', () => tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [10, 10, 2], filters: 4, kernelSize: 3, padding: 'same' }),
+      tf.layers.batchNormalization(),
+      tf.layers.reLU(),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.conv2d({ filters: 5, kernelSize: 3, strides: 2 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 6, activation: 'relu' }),
+      tf.layers.dense({ units: 3 }),
+    ],
+  }), [4, 10, 10, 2], 3);
+});
+
+test('depthwise, separable, strided and embedding layers train on wasm with cpu gradients', async () => {
+  await sameGrads('separable', () => tf.sequential({
+    layers: [
+      tf.layers.depthwiseConv2d({ inputShape: [9, 9, 3], kernelSize: 3, depthMultiplier: 2, padding: 'same' }),
+      tf.layers.separableConv2d({ kernelSize: 3, filters: 4, strides: 2, padding: 'same', activation: 'relu' }),
+      tf.layers.averagePooling2d({ poolSize: 2 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 3 }),
+    ],
+  }), [3, 9, 9, 3], 3);
+  await wasmReady();
+  // Embedding: the gradient of gather is UnsortedSegmentSum.
+  const run = async (backend: string): Promise<Float32Array> => {
+    assert.ok(await tf.setBackend(backend));
+    const table = tf.variable(tf.tensor(values({ shape: [7, 4] }, 8), [7, 4]));
+    const ids = tf.tensor1d([1, 5, 1, 0, 6, 5], 'int32');
+    const { grads } = tf.variableGrads(() => tf.sum(tf.square(tf.gather(table, ids))) as tf.Scalar, [table]);
+    const g = (grads[table.name].dataSync() as Float32Array).slice();
+    tf.dispose([table, ids, ...Object.values(grads)]);
+    return g;
+  };
+  const got = await run('wasm');
+  const want = await run('cpu');
+  close('embedding grad', { shape: [28], dtype: 'float32', data: got }, { shape: [28], dtype: 'float32', data: want });
+});
+
+test('registering is idempotent; unregistering restores the backend\'s own kernels', async () => {
+  await wasmReady();
+  const again = registerWasmTrainingKernels();
+  assert.deepEqual(again.added, [...ADDED_WASM_KERNELS]);
+  unregisterWasmTrainingKernels();
+  for (const name of ADDED_WASM_KERNELS) assert.equal(tf.getKernel(name, 'wasm'), undefined);
+  const sum = tf.sum(tf.ones([4, 3]), 0);
+  assert.deepEqual(Array.from(sum.dataSync()), [4, 4, 4]);
+  sum.dispose();
+  const only = registerWasmTrainingKernels({ replaceSlow: false });
+  assert.deepEqual(only.replaced, []);
+  unregisterWasmTrainingKernels();
+  registerWasmTrainingKernels();
+  assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'));
+});
