@@ -239,6 +239,22 @@ test('Tile matches cpu for float32, int32 and bool, ranks 1 to 5', async () => {
   }
 });
 
+test('Slice matches cpu: contiguous and strided, ranks 1 to 5, size -1, int32 and bool', async () => {
+  const cases: [number[], number[], number[], 'float32' | 'int32' | 'bool'][] = [
+    [[10], [3], [4], 'float32'],
+    [[24, 4, 4, 3], [8, 0, 0, 0], [8, 4, 4, 3], 'float32'],
+    [[24, 4, 4, 3], [8, 0, 0, 0], [-1, -1, -1, -1], 'float32'],
+    [[5, 6], [1, 2], [3, 3], 'int32'],
+    [[4, 5, 6], [1, 1, 2], [2, 3, 4], 'float32'],
+    [[4, 5, 6, 20], [0, 1, 0, 2], [4, 3, 6, 17], 'float32'],
+    [[3, 4, 2, 5, 2], [1, 0, 1, 1, 0], [2, 4, 1, 3, 2], 'bool'],
+    [[6, 7], [0, 0], [0, 7], 'float32'],
+  ];
+  for (const [shape, begin, size, dtype] of cases) {
+    await check(`slice ${JSON.stringify([shape, begin, size, dtype])}`, 'Slice', { x: { shape, dtype } }, { begin, size }, 0);
+  }
+});
+
 test('Sum and Mean over leading axes match cpu; other reductions still work', async () => {
   const cases: [number[], number | number[], boolean, 'float32' | 'int32'][] = [
     [[4, 5, 6, 3], [0, 1, 2], false, 'float32'],
