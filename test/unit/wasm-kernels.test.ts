@@ -114,6 +114,9 @@ const CONV_CASES: [number, number, number, number, number, number, number, numbe
   [2, 7, 7, 2, 3, 3, 3, 3, 'valid'],
   [2, 7, 7, 2, 3, 4, 4, 2, 'same'],
   [2, 6, 6, 2, 3, 3, 3, 1, 1],
+  [2, 9, 8, 1, 3, 3, 3, 2, 'same'], // one input channel: the depthwise path of Conv2DBackpropInput
+  [3, 9, 8, 1, 4, 3, 2, 2, 'valid'],
+  [2, 8, 8, 1, 1, 5, 5, 1, 'valid'],
   [2, 7, 6, 2, 3, 3, 2, 2, [[0, 0], [1, 2], [0, 1], [0, 0]]],
 ];
 
@@ -293,6 +296,36 @@ test('Add, Sub, Multiply and RealDiv with a broadcast vector match cpu, both ope
       await check(`${kernel} ${JSON.stringify([a, b])}`, kernel, { a: { shape: a }, b: bSpec }, {});
     }
   }
+});
+
+test('FusedBatchNorm matches cpu, with and without offset and scale, vector and [1, 1, 1, C] statistics', async () => {
+  const positive = (shape: number[], seed: number): Input => ({ shape, values: Float32Array.from(values({ shape, seed }, 0), (v) => v + 1.5) });
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[4, 16, 16, 8], [8], true, true],
+    [[4, 16, 16, 8], [1, 1, 1, 8], true, true],
+    [[4, 16, 16, 8], [8], false, true],
+    [[4, 16, 16, 8], [8], true, false],
+    [[2, 3, 3, 8], [8], true, true], // small: left to the backend
+    [[64, 120], [120], true, true],
+  ];
+  for (const [shape, stat, withOffset, withScale] of cases) {
+    const inputs: Record<string, Input> = { x: { shape }, mean: { shape: stat, seed: 11 }, variance: positive(stat, 12) };
+    if (withOffset) inputs.offset = { shape: stat, seed: 13 };
+    if (withScale) inputs.scale = { shape: stat, seed: 14 };
+    await check(`batch norm ${JSON.stringify([shape, stat, withOffset, withScale])}`, 'FusedBatchNorm', inputs, { varianceEpsilon: 1e-3 });
+  }
+});
+
+test('Identity shares memory safely: the copy outlives the original', async () => {
+  await wasmReady();
+  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const y = tf.clone(x);
+  x.dispose();
+  assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3, 4]);
+  const z = tf.add(y, 1);
+  assert.deepEqual(Array.from(z.dataSync()), [2, 3, 4, 5]);
+  tf.dispose([y, z]);
+  await check('identity int32', 'Identity', { x: { shape: [3, 4], dtype: 'int32' } }, {}, 0);
 });
 
 test('UnsortedSegmentSum matches cpu (float32, int32, ids out of range dropped)', async () => {
