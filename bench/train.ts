@@ -15,6 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import { setBackend } from '../lib/backend';
+import { leNet } from '../test/helpers/models';
 
 const PYTHON = '/usr/bin/python3';
 const REPEATS = 3;
@@ -51,30 +52,6 @@ interface Measured {
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
-}
-
-/**
- * Seed 003's LeNet5 as the project builds it (test/helpers/models.ts): nested `conv` and `fc`
- * Sequentials, ReLU as layers of their own, like PyTorch's nn.ReLU() modules.
- */
-function lenet5(): tf.Sequential {
-  const conv = tf.sequential({
-    name: 'conv',
-    layers: [
-      tf.layers.conv2d({ filters: 6, kernelSize: 5, padding: 'same', inputShape: [28, 28, 1] }),
-      tf.layers.reLU(), tf.layers.maxPooling2d({ poolSize: 2 }),
-      tf.layers.conv2d({ filters: 16, kernelSize: 5 }),
-      tf.layers.reLU(), tf.layers.maxPooling2d({ poolSize: 2 }),
-    ],
-  });
-  const fc = tf.sequential({
-    name: 'fc',
-    layers: [
-      tf.layers.flatten({ inputShape: [5, 5, 16] }), tf.layers.dense({ units: 120 }), tf.layers.reLU(),
-      tf.layers.dense({ units: 84 }), tf.layers.reLU(), tf.layers.dense({ units: 10 }),
-    ],
-  });
-  return tf.sequential({ layers: [conv, fc] });
 }
 
 /**
@@ -120,7 +97,7 @@ async function child(model: ModelName, backend: 'auto' | 'cpu', mode: Mode): Pro
   const info = await setBackend(backend);
   const spec = SPECS[model];
   const [warm, timed] = STEPS[info.name === 'cpu' ? 'cpu' : 'fast'][model];
-  const net = model === 'lenet5' ? lenet5() : model === 'lenet5act' ? lenet5act() : convbn();
+  const net = model === 'lenet5' ? leNet(false) : model === 'lenet5act' ? lenet5act() : convbn();
   const x = tf.randomNormal([spec.batch, ...spec.input]);
   const y = tf.oneHot(tf.randomUniform([spec.batch], 0, spec.classes, 'int32'), spec.classes);
   const times: number[] = [];

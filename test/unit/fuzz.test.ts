@@ -2,6 +2,7 @@
  * Thousands of mutated real checkpoints of each format: every read either succeeds or throws
  * one CheckpointError; no other exception, no hang. Seeded, so a failure names its case.
  */
+import { mulberry32 as rng } from '../../lib/train/data';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,11 +18,6 @@ import { TORCH_FIXTURES } from '../helpers/torch';
 
 const CASES = Number(process.env.FUZZ_CASES ?? 2000);
 const SLOW_MS = 2000; // a read this slow on a file of a few KB can only be a hang
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => { s = (s + 0x6d2b79f5) >>> 0; let t = s; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32; };
-}
 
 const EXTREMES = [0, 1, 0x7f, 0x80, 0xff, 0xffff, 0x7fffffff, 0xffffffff];
 

@@ -3,6 +3,7 @@
  * backends, outputs within 1e-4 (absolute, or relative where noted). Shapes stay small: the
  * cpu backend's own Conv2DBackpropFilter costs about 100 ns a multiply-add.
  */
+import { mulberry32 as rng } from '../../lib/train/data';
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -14,17 +15,6 @@ import { loadWasmBackend } from '../../lib/backend/wasm';
 tf.env().set('PROD', true); // no "Hi there" banner, no NaN checks
 
 type Input = { shape: number[]; dtype?: 'float32' | 'int32' | 'bool'; values?: ArrayLike<number>; seed?: number; ints?: number };
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Values in [-1, 1), or small integers (ties for pooling) when ints is given. */
 function values(spec: Input, index: number): Float32Array | Int32Array {
