@@ -43,3 +43,4 @@ export { terminalProgress, describeProgress, formatSeconds } from './train/progr
 export type { TrainData, TrainTensors, BatchDataset } from './train/data';
 export type { BackendName, BackendInfo, BackendCandidate, WebGPUProvider, WasmKernelOptions, WasmKernelReport } from './backend';
 export { setBackend, backendInfo, registerWebGPUProvider, registerWasmTrainingKernels } from './backend';
+export { mulberry32 } from './train/data';
