@@ -166,7 +166,25 @@ async function tryWasm(): Promise<Attempt> {
 async function tryCpu(): Promise<Attempt> {
   const failed = await switchTo('cpu');
   if (failed) return { ok: false, reason: failed };
+  quietCpuBanner();
   return { ok: true, info: { name: 'cpu', threads: 1, simd: false, reason: 'plain JavaScript (slowest; always available)' } };
+}
+
+/**
+ * TF.js's cpu backend prints a banner ("Hi, looks like you are running TensorFlow.js in
+ * Node.js...") through tfjs-core's warn() on its first tensor. tsfreeze records why it chose cpu
+ * (backendInfo().reason), so that first write happens here, with TF.js's own PROD flag (which
+ * is what mutes warn()) set only for that one write and then put back as it was.
+ */
+function quietCpuBanner(): void {
+  const env = tf.env();
+  const prod = env.getBool('PROD');
+  env.set('PROD', true);
+  try {
+    tf.zeros([1]).dispose();
+  } finally {
+    env.set('PROD', prod);
+  }
 }
 
 interface Step {
