@@ -13,6 +13,9 @@ type Command = (argv: string[]) => Promise<void>;
 const USAGE = `usage: tsfreeze <command> [options]
 
 commands:
+  install [--user | --sys-prefix | --prefix DIR] [--uninstall]
+                                        register the Jupyter kernel "TypeScript (tsfreeze)" (default --user)
+  kernel --connection-file FILE         run the kernel (Jupyter starts it from the kernelspec)
   keys FILE [--root PATH] [--json]      list a checkpoint's tensors (key, dtype, shape) and totals
   diffkeys A B [--json]                 compare two checkpoints' keys and shapes: matched, mismatched,
                                         only in A, only in B, and the renames of A that match more
@@ -31,6 +34,27 @@ function args(argv: string[], positionals: number, options: Record<string, { typ
 }
 
 const commands: Record<string, Command> = {
+  async install(argv) {
+    const { values } = args(argv, 0, { user: { type: 'boolean' }, 'sys-prefix': { type: 'boolean' }, prefix: { type: 'string' }, uninstall: { type: 'boolean' } });
+    const { installKernelSpec, uninstallKernelSpec } = await import('./commands/install');
+    const chosen = [values.user, values['sys-prefix'], values.prefix !== undefined].filter(Boolean).length;
+    if (chosen > 1) throw new UsageError('give at most one of --user, --sys-prefix, --prefix DIR');
+    const target = values.prefix !== undefined ? { kind: 'prefix' as const, dir: values.prefix as string } : values['sys-prefix'] ? { kind: 'sys-prefix' as const } : { kind: 'user' as const };
+    if (values.uninstall) {
+      const dir = uninstallKernelSpec(target);
+      console.log(dir ? `removed the tsfreeze kernelspec from ${dir}` : 'no tsfreeze kernelspec was installed there');
+    } else {
+      console.log(`installed the kernelspec "TypeScript (tsfreeze)" in ${await installKernelSpec(target)}`);
+    }
+  },
+  async kernel(argv) {
+    const { values } = args(argv, 0, { 'connection-file': { type: 'string' } });
+    if (!values['connection-file']) throw new UsageError('kernel needs --connection-file FILE (Jupyter passes it)');
+    const { startKernel } = await import('./commands/kernel');
+    await startKernel(values['connection-file'] as string);
+    // The kernel runs until shutdown_request or its parent's death; main() must not set an exit code.
+    await new Promise(() => undefined);
+  },
   async keys(argv) {
     const { positionals, values } = args(argv, 1, { root: { type: 'string' }, json: { type: 'boolean' } });
     const report = await keysReport(positionals[0], { root: values.root as string | undefined });

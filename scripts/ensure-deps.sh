@@ -7,7 +7,7 @@
 set -euo pipefail
 packages=(
   python3-torch python3-torchvision
-  python3-jupyter-client python3-jupyter-kernel-test jupyter-nbconvert python3-nbclient python3-ipykernel jupyter-core
+  python3-jupyter-client jupyter-client python3-jupyter-kernel-test jupyter-nbconvert python3-nbclient python3-ipykernel jupyter-core
   chromium
   libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 mesa-vulkan-drivers
 )

@@ -1,0 +1,19 @@
+/** What a cell's last value looks like in the notebook: its own bundle, or text. */
+import { inspect } from 'node:util';
+import { bundleOf, type MimeBundle } from '../../lib/display/bundle';
+
+/** Duck-typed TF.js tensor: shown with its own toString (values), not its internals. */
+function isTensor(v: unknown): v is { toString(verbose?: boolean): string } {
+  return !!v && typeof v === 'object' && 'dataSync' in v && 'shape' in v && 'dtype' in v;
+}
+
+/** The MIME bundle for a value: a Displayable's own bundle, else text/plain (strings as they are, as tslab does). */
+export function valueBundle(value: unknown): MimeBundle {
+  const own = bundleOf(value);
+  if (own) return { data: own.data, metadata: own.metadata ?? {} };
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else if (isTensor(value)) text = value.toString(true);
+  else text = inspect(value, { depth: 4, maxArrayLength: 50, breakLength: 100 });
+  return { data: { 'text/plain': text }, metadata: {} };
+}

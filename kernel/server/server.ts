@@ -1,0 +1,206 @@
+/**
+ * The kernel's ZeroMQ side: tslab's ZmqServer (sockets, heartbeat) with its message handling
+ * replaced, because tslab's lacks what Jupyter clients rely on: signature checks that reject
+ * instead of crashing, execute_input, execute_result and error messages, history and
+ * comm_info replies, stop_on_error, interrupt and shutdown on the control channel.
+ */
+import { ZmqServer } from 'tslab/dist/jupyter';
+import * as tslabJupyter from 'tslab/dist/jupyter';
+import type * as zmq from 'zeromq';
+import { decodeMessage, encodeMessage, replyTo, WireError, type Message } from '../protocol/wire';
+import { setDisplayHost, type MimeBundle } from '../../lib/display/bundle';
+import { TsfreezeHandler, type CellOutput, type ExecuteRequest } from './handler';
+import { StreamForwarder } from './streams';
+import type { HistoryRequest } from './history';
+
+type Sock = zmq.Router;
+
+export class TsfreezeServer extends ZmqServer {
+  private shellQueue: Promise<void> = Promise.resolve();
+  private received = 0;
+  /** Execute requests received up to this number are aborted (after an error with stop_on_error). */
+  private abortThrough = 0;
+  private executionCount = 0;
+  /** The execute request whose cell output goes now (or went last). */
+  private outputParent: Message | null = null;
+  readonly streams: StreamForwarder;
+  private closed = false;
+
+  constructor(readonly kernel: TsfreezeHandler, configPath: string, private onExit: (code: number) => void = (c) => process.exit(c)) {
+    super(kernel, configPath);
+    this.streams = new StreamForwarder((name, text) => {
+      if (this.outputParent) this.publish(this.outputParent, 'stream', { name, text });
+      else this.streams.log(text);
+    });
+  }
+
+  /** Binds the sockets, routes stdout/stderr and displays to the front end. */
+  override async init(): Promise<void> {
+    await super.init();
+    this.streams.install();
+    const display = (bundle: MimeBundle, opts?: { id?: string; update?: boolean }) => this.display(bundle, opts);
+    setDisplayHost({ display });
+    // tslab's own display API (import * as tslab from "tslab"; tslab.display.html(...)) writes here.
+    (tslabJupyter as { lastWriteDisplayData: unknown }).lastWriteDisplayData = (d: { data: Record<string, unknown>; metadata?: Record<string, unknown>; transient?: { display_id?: string } }, update: boolean) =>
+      this.display({ data: d.data, metadata: d.metadata ?? {} }, { id: d.transient?.display_id, update });
+  }
+
+  /** Shows a bundle in the current cell's output. */
+  display(bundle: MimeBundle, opts: { id?: string; update?: boolean } = {}): void {
+    if (!this.outputParent) return;
+    this.streams.flush();
+    const content: Record<string, unknown> = { data: bundle.data, metadata: bundle.metadata ?? {}, transient: opts.id ? { display_id: opts.id } : {} };
+    this.publish(this.outputParent, opts.update ? 'update_display_data' : 'display_data', content);
+  }
+
+  private publish(parent: Message, msgType: string, content: unknown): void {
+    this.send(this.iopub as unknown as Sock, replyTo(parent, msgType, content as Record<string, unknown>, []));
+  }
+
+  private send(sock: Sock, msg: Message<unknown>): void {
+    if (this.closed) return;
+    void sock.send(encodeMessage(msg as Message, this.connInfo.key)).catch((e: Error) => this.streams.log(`tsfreeze kernel: could not send ${msg.header.msg_type}: ${e.message}`));
+  }
+
+  private reply(sock: Sock, parent: Message, msgType: string, content: unknown): void {
+    this.send(sock, replyTo(parent, msgType, content));
+  }
+
+  private status(parent: Message, state: 'busy' | 'idle'): void {
+    this.publish(parent, 'status', { execution_state: state });
+  }
+
+  /** Every shell and control message arrives here (tslab's socket loops call it without awaiting). */
+  override async handleShellMessage(sock: Sock, ...frames: Buffer[]): Promise<void> {
+    let msg: Message;
+    try {
+      msg = decodeMessage(frames, this.connInfo.key);
+    } catch (e) {
+      // A message that fails its signature check is dropped: no reply, no status, no crash.
+      this.streams.log(`tsfreeze kernel: rejected a message: ${e instanceof WireError ? e.message : String(e)}`);
+      return;
+    }
+    if (sock === this.control) return this.handleControl(sock, msg);
+    const seq = ++this.received;
+    this.shellQueue = this.shellQueue.then(() => this.handleShell(sock, msg, seq)).catch((e) => this.streams.log(`tsfreeze kernel: ${String(e?.stack ?? e)}`));
+    return this.shellQueue;
+  }
+
+  private async handleControl(sock: Sock, msg: Message): Promise<void> {
+    this.status(msg, 'busy');
+    try {
+      switch (msg.header.msg_type) {
+        case 'interrupt_request':
+          this.kernel.session.executor.interrupt();
+          this.reply(sock, msg, 'interrupt_reply', { status: 'ok' });
+          break;
+        case 'shutdown_request':
+          this.reply(sock, msg, 'shutdown_reply', { status: 'ok', restart: !!msg.content.restart });
+          this.status(msg, 'idle');
+          return this.shutdown();
+        case 'kernel_info_request':
+          this.reply(sock, msg, 'kernel_info_reply', this.kernel.handleKernel());
+          break;
+        default:
+          this.streams.log(`tsfreeze kernel: unknown control message ${msg.header.msg_type}`);
+      }
+    } finally {
+      this.status(msg, 'idle');
+    }
+  }
+
+  private async handleShell(sock: Sock, msg: Message, seq: number): Promise<void> {
+    const type = msg.header.msg_type;
+    this.status(msg, 'busy');
+    try {
+      const c = msg.content as Record<string, unknown>;
+      switch (type) {
+        case 'kernel_info_request':
+          this.reply(sock, msg, 'kernel_info_reply', this.kernel.handleKernel());
+          break;
+        case 'execute_request':
+          await this.execute(sock, msg, seq);
+          break;
+        case 'is_complete_request':
+          this.reply(sock, msg, 'is_complete_reply', this.kernel.handleIsComplete({ code: String(c.code ?? '') }));
+          break;
+        case 'complete_request':
+          this.reply(sock, msg, 'complete_reply', await this.kernel.complete(String(c.code ?? ''), Number(c.cursor_pos ?? String(c.code ?? '').length)));
+          break;
+        case 'inspect_request':
+          this.reply(sock, msg, 'inspect_reply', this.kernel.inspect(String(c.code ?? ''), Number(c.cursor_pos ?? 0)));
+          break;
+        case 'history_request':
+          this.reply(sock, msg, 'history_reply', this.kernel.historyReply(c as unknown as HistoryRequest));
+          break;
+        case 'comm_info_request':
+          this.reply(sock, msg, 'comm_info_reply', { status: 'ok', comms: {} });
+          break;
+        case 'comm_open':
+          // No comm targets: close it at once, as the protocol asks.
+          this.publish(msg, 'comm_close', { comm_id: c.comm_id, data: {} });
+          break;
+        case 'comm_msg':
+        case 'comm_close':
+          break;
+        case 'shutdown_request':
+          this.reply(sock, msg, 'shutdown_reply', { status: 'ok', restart: !!c.restart });
+          this.status(msg, 'idle');
+          return this.shutdown();
+        default:
+          this.streams.log(`tsfreeze kernel: unknown shell message ${type}`);
+      }
+    } catch (e) {
+      this.streams.log(`tsfreeze kernel: ${type} failed: ${String((e as Error)?.stack ?? e)}`);
+    } finally {
+      this.streams.flush();
+      this.status(msg, 'idle');
+    }
+  }
+
+  private async execute(sock: Sock, msg: Message, seq: number): Promise<void> {
+    const req = msg.content as unknown as ExecuteRequest;
+    const silent = !!req.silent;
+    const store = req.store_history ?? !silent;
+    if (seq <= this.abortThrough) {
+      this.reply(sock, msg, 'execute_reply', { status: 'aborted', execution_count: this.executionCount });
+      return;
+    }
+    if (store && !silent) this.executionCount++;
+    const count = this.executionCount;
+    if (!silent) this.publish(msg, 'execute_input', { code: req.code, execution_count: count });
+    if (store) this.kernel.history.add(count, req.code);
+    this.outputParent = msg;
+    const out: CellOutput = {
+      display: (bundle, opts) => this.display(bundle, opts),
+      print: (text) => this.streams.write('stdout', text),
+    };
+    const outcome = await this.kernel.execute(req, out);
+    this.streams.flush();
+    if (outcome.status === 'ok') {
+      if (outcome.result && !silent) {
+        this.publish(msg, 'execute_result', { execution_count: count, data: outcome.result.data, metadata: outcome.result.metadata ?? {} });
+        if (store) this.kernel.history.setOutput(count, String(outcome.result.data['text/plain'] ?? ''));
+      }
+      this.reply(sock, msg, 'execute_reply', { status: 'ok', execution_count: count, payload: outcome.payload, user_expressions: outcome.userExpressions });
+      return;
+    }
+    const { ename, evalue, traceback } = outcome;
+    if (!silent) this.publish(msg, 'error', { ename, evalue, traceback });
+    // Abort what was queued behind the failed cell, unless the client asked to go on.
+    if (req.stop_on_error !== false) this.abortThrough = this.received;
+    this.reply(sock, msg, 'execute_reply', { status: 'error', execution_count: count, ename, evalue, traceback });
+  }
+
+  /** Closes sockets and the executor, then exits. */
+  shutdown(): void {
+    if (this.closed) return;
+    this.streams.flush();
+    // Let the reply and the idle status leave before the sockets close.
+    setTimeout(() => {
+      this.closed = true;
+      try { this.close(); } catch { /* already closed */ }
+      this.onExit(0);
+    }, 50);
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * One kernel session: tslab's executor (TypeScript → JavaScript in this process, variables kept
+ * across cells) with what Jupyter needs on top: the last expression's value instead of a
+ * console.log, errors as data, and variables that a magic declares with a proper type.
+ */
+import { createExecutor, type ConverterSet, type Executor } from 'tslab/dist/executor';
+import { createConverter } from 'tslab/dist/converter';
+import { compileErrorOf, errorOf, type CellError, type CompileDiagnostic } from './errors';
+
+/** What running one piece of TypeScript gave. */
+export type RunResult =
+  | { ok: true; hasValue: boolean; value?: unknown }
+  | { ok: false; error: CellError };
+
+/** The executor's console is how tslab reports; this one records instead of printing. */
+interface Capture {
+  value?: { v: unknown };
+  diagnostics: CompileDiagnostic[];
+  thrown?: { e: unknown };
+}
+
+const DEFINED = Symbol.for('tsfreeze.defined');
+
+/** Lazily created converters, as tslab's own kernel does (the browser one is rarely needed). */
+function converterSet(): ConverterSet {
+  let node: ReturnType<typeof createConverter> | undefined;
+  let browser: ReturnType<typeof createConverter> | undefined;
+  return {
+    get node() { return (node ??= createConverter({ isJS: false, isBrowser: false })); },
+    get browser() { return (browser ??= createConverter({ isJS: false, isBrowser: true })); },
+    close() { node?.close(); browser?.close(); },
+  };
+}
+
+export class Session {
+  readonly executor: Executor;
+  private capture: Capture | null = null;
+  private defineCount = 0;
+
+  /** `rootDir` is where cells' imports resolve from (the notebook's folder). */
+  constructor(readonly rootDir: string) {
+    const convs = converterSet();
+    this.executor = createExecutor(rootDir, convs, {
+      log: (...args: unknown[]) => {
+        if (this.capture) this.capture.value = { v: args[0] };
+        else console.log(...args);
+      },
+      error: (...args: unknown[]) => {
+        if (!this.capture) return console.error(...args);
+        // printDiagnostics calls error('%s%d:%d - %s', file, line, col, text); runtime errors call error(e).
+        if (args.length === 5 && args[0] === '%s%d:%d - %s') {
+          const [, file, line, column, text] = args as [string, string, number, number, string];
+          this.capture.diagnostics.push({ file: file.trim(), line, column, text });
+          return;
+        }
+        this.capture.thrown = { e: args[0] };
+      },
+    });
+    (globalThis as Record<symbol, unknown>)[DEFINED] = new Map<string, unknown>();
+    // Warm the TypeScript compiler now, not on the first cell.
+    void convs.node;
+  }
+
+  /** The cells' variables by name. */
+  get locals(): Record<string, unknown> {
+    return this.executor.locals;
+  }
+
+  /** Runs TypeScript; `lineOffset` is where it starts in its cell, for error positions. */
+  async run(code: string, lineOffset = 0): Promise<RunResult> {
+    const capture: Capture = { diagnostics: [] };
+    this.capture = capture;
+    let ok: boolean;
+    try {
+      ok = await this.executor.execute(code);
+    } catch (e) {
+      ok = false;
+      capture.thrown = { e };
+    } finally {
+      this.capture = null;
+    }
+    if (!ok && capture.diagnostics.length) return { ok: false, error: compileErrorOf(capture.diagnostics, lineOffset) };
+    if (!ok) return { ok: false, error: capture.thrown ? errorOf(capture.thrown.e) : { ename: 'Error', evalue: 'the cell failed', traceback: [] } };
+    return capture.value ? { ok: true, hasValue: true, value: capture.value.v } : { ok: true, hasValue: false };
+  }
+
+  /** Declares `name: type` in the session and sets it to `value` (what a magic's result becomes). */
+  async define(name: string, value: unknown, type: string): Promise<void> {
+    if (!/^[A-Za-z_$][\w$]*$/.test(name)) throw new Error(`'${name}' is not a valid variable name`);
+    const slot = `v${++this.defineCount}`;
+    const store = (globalThis as Record<symbol, Map<string, unknown>>)[DEFINED];
+    store.set(slot, value);
+    const r = await this.run(`const ${name}: ${type} = (globalThis as any)[Symbol.for("tsfreeze.defined")].get(${JSON.stringify(slot)});`);
+    store.delete(slot);
+    if (!r.ok) throw new Error(`could not define ${name}: ${r.error.evalue}`);
+  }
+
+  close(): void {
+    this.executor.close();
+  }
+}
