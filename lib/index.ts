@@ -44,3 +44,5 @@ export type { TrainData, TrainTensors, BatchDataset } from './train/data';
 export type { BackendName, BackendInfo, BackendCandidate, WebGPUProvider, WasmKernelOptions, WasmKernelReport } from './backend';
 export { setBackend, backendInfo, registerWebGPUProvider, registerWasmTrainingKernels } from './backend';
 export { mulberry32 } from './train/data';
+export type { PlotlyFigure, PlotlyTrace, PlotlyLayout, PlotlyConfig, ParameterCountsOptions, DriftHeatmapOptions, LossCurvesOptions, LossSource, TrainingFigureOptions, TrainingSource, WeightChange, WeightBins, WeightHistogramOptions, MimeBundle, InlinePlotly, PlotSessionOptions, PlotBundleOptions, SvgRendererOptions, LiveTrainingPlot, LiveTrainingPlotOptions, LiveUpdate, PageItem, HtmlPageOptions } from './plot';
+export { COLORS, parameterCountsFigure, driftHeatmapFigure, lossCurvesFigure, trainingFigure, weightChange, weightHistograms, weightHistogramFigure, PlotSession, plotBundle, figureHtml, PLOTLY_MIME, plotlyScriptTag, plotlyJsVersion, SvgRenderer, chromiumPath, liveTrainingPlot, htmlPage, writeHtmlPage } from './plot';

@@ -1,0 +1,22 @@
+/** Plotly figures of tsfreeze's results and the MIME bundles that show them. */
+export type { PlotlyFigure, PlotlyTrace, PlotlyLayout, PlotlyConfig } from './figure';
+export { COLORS } from './figure';
+export type { ParameterCountsOptions } from './counts';
+export { parameterCountsFigure } from './counts';
+export type { DriftHeatmapOptions } from './drift';
+export { driftHeatmapFigure } from './drift';
+export type { LossCurvesOptions, LossSource } from './loss';
+export { lossCurvesFigure } from './loss';
+export type { TrainingFigureOptions, TrainingSource } from './training';
+export { trainingFigure } from './training';
+export type { WeightChange, WeightBins, WeightHistogramOptions } from './histogram';
+export { weightChange, weightHistograms, weightHistogramFigure } from './histogram';
+export type { MimeBundle, InlinePlotly, PlotSessionOptions, PlotBundleOptions } from './bundle';
+export { PlotSession, plotBundle, figureHtml, PLOTLY_MIME } from './bundle';
+export { plotlyScriptTag, plotlyJsVersion } from './plotlyjs';
+export type { SvgRendererOptions } from './svg';
+export { SvgRenderer, chromiumPath } from './svg';
+export type { LiveTrainingPlot, LiveTrainingPlotOptions, LiveUpdate } from './live';
+export { liveTrainingPlot } from './live';
+export type { PageItem, HtmlPageOptions } from './page';
+export { htmlPage, writeHtmlPage } from './page';
