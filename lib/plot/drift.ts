@@ -53,8 +53,8 @@ export function driftPanel(drift: Drift, status: LayerStatus | undefined, axes: 
   const x = axisKey(axes.x);
   const y = axisKey(axes.y);
   const layout: Record<string, unknown> = {
-    [x]: { title: { text: 'step' }, domain: [status ? 0.04 : 0, 1], anchor: axes.y, ...(xMatches ? { matches: xMatches } : {}), automargin: true },
-    [y]: { type: 'category', autorange: 'reversed', title: { text: 'layer' }, domain, automargin: true, anchor: status ? axes.strip : axes.x },
+    [x]: { title: { text: 'step' }, domain: [status ? 0.04 : 0, 1], anchor: axes.y, zeroline: false, showgrid: false, ...(xMatches ? { matches: xMatches } : {}), automargin: true },
+    [y]: { type: 'category', autorange: 'reversed', title: { text: 'layer' }, domain, showgrid: false, automargin: true, anchor: status ? axes.strip : axes.x },
   };
   if (status) {
     const kind = drift.layers.map((l) => status.get(l) ?? 'trainable');
@@ -81,7 +81,8 @@ export function statusFromHistory(history: History): LayerStatus {
   return new Map(history.drift.layers.map((l) => [l, trained.has(l) ? 'trainable' : 'frozen']));
 }
 
-function statusFromFrozen(drift: Drift, frozen: Iterable<string>): LayerStatus {
+/** Layers listed in `frozen` are frozen, the others trainable. */
+export function statusFromFrozen(drift: Drift, frozen: Iterable<string>): LayerStatus {
   const set = new Set(frozen);
   return new Map(drift.layers.map((l) => [l, set.has(l) ? 'frozen' : 'trainable']));
 }

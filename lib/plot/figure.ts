@@ -78,6 +78,7 @@ export function layerLabel(key: string): string {
 }
 
 /** Title text of a figure: the caller's, or the default. */
-export function titleOf(text: string | undefined, fallback: string): { text: string; x: number; xanchor: 'left' } {
-  return { text: text ?? fallback, x: 0.01, xanchor: 'left' };
+export function titleOf(text: string | undefined, fallback: string): PlotlyLayout['title'] & object {
+  // Pinned to the top of the figure, so a legend of two rows below it never overlaps it.
+  return { text: text ?? fallback, x: 0.01, xanchor: 'left', yref: 'container', y: 1, yanchor: 'top', pad: { t: 16 } };
 }

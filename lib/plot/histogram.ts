@@ -113,7 +113,7 @@ export function weightHistogramFigure(change: WeightChange, opts: WeightHistogra
       title: titleOf(opts.title, 'Weights before and after training'),
       barmode: 'overlay', bargap: 0, height: 420,
       legend: { orientation: 'h', x: 0, y: 1, yanchor: 'bottom' },
-      margin: { t: 80 },
+      margin: { t: 110 },
       ...layout,
     },
     config: { ...DEFAULT_CONFIG },

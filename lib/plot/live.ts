@@ -5,7 +5,8 @@
  * one figure to `onUpdate` at most every `interval` ms; the kernel sends the first as
  * display_data and the rest as update_display_data.
  */
-import type { ModelLike } from '../model/weights';
+import { weightSlots, type ModelLike } from '../model/weights';
+import { frozenKeys, isStatistic } from '../freeze/registry';
 import { DriftTracker, type EpochLog, type History } from '../train/history';
 import type { ProgressInfo, ProgressSink } from '../train/progress';
 import type { StepInfo } from '../train/train';
@@ -69,6 +70,7 @@ export function liveTrainingPlot(opts: LiveTrainingPlotOptions): LiveTrainingPlo
   let tracker: DriftTracker | undefined = opts.model ? new DriftTracker(opts.model) : undefined;
   tracker?.sample(0);
   const drift = tracker?.drift;
+  const liveStatus = opts.model ? statusOfModel(opts.model) : undefined;
   let lastSent = -Infinity;
   let updates = 0;
   let holder = false;
@@ -76,7 +78,7 @@ export function liveTrainingPlot(opts: LiveTrainingPlotOptions): LiveTrainingPlo
   let step = 0;
 
   const figure = (history?: History): PlotlyFigure => {
-    const status: LayerStatus | undefined = history ? statusFromHistory(history) : undefined;
+    const status: LayerStatus | undefined = history ? statusFromHistory(history) : liveStatus;
     const source = history ?? { loss, epochs, drift };
     return trainingFigure(source, { title: opts.title, log: opts.log, maxPoints: opts.maxPoints, status });
   };
@@ -141,4 +143,17 @@ export function liveTrainingPlot(opts: LiveTrainingPlotOptions): LiveTrainingPlo
       return b;
     },
   };
+}
+
+/** A layer trains when one of its weights is neither frozen, nor a BatchNorm statistic, nor marked not trainable in TF.js (as train() decides). */
+function statusOfModel(model: ModelLike): LayerStatus {
+  const frozen = frozenKeys(model);
+  const status: LayerStatus = new Map();
+  for (const s of weightSlots(model)) {
+    const layer = s.layerKey || s.key;
+    const trains = !frozen.has(s.key) && !isStatistic(s) && s.trainable;
+    if (trains) status.set(layer, 'trainable');
+    else if (!status.has(layer)) status.set(layer, 'frozen');
+  }
+  return status;
 }

@@ -60,7 +60,7 @@ export function lossPanel(history: LossSource, axes: { x: string; y: string }, d
   return {
     traces,
     layout: {
-      [axisKey(axes.x)]: { title: { text: 'step' }, anchor: axes.y, automargin: true, rangemode: 'tozero' },
+      [axisKey(axes.x)]: { title: { text: 'step' }, anchor: axes.y, automargin: true, rangemode: 'tozero', zeroline: false },
       [axisKey(axes.y)]: { title: { text: 'loss' }, type: opts.log ? 'log' : 'linear', domain, anchor: axes.x, automargin: true },
     },
   };

@@ -1,11 +1,13 @@
 /** One figure of a whole training run: loss curves on top, the weight-drift heatmap below, sharing the step axis. */
 import type { Drift } from '../train/history';
-import { driftPanel, isHistory, statusFromHistory, type LayerStatus } from './drift';
+import { driftPanel, isHistory, statusFromFrozen, statusFromHistory, type LayerStatus } from './drift';
 import { DEFAULT_CONFIG, rowsPx, titleOf, type PlotlyFigure } from './figure';
 import { lossPanel, type LossCurvesOptions, type LossSource } from './loss';
 
 export interface TrainingFigureOptions extends Pick<LossCurvesOptions, 'log' | 'maxPoints'> {
   title?: string;
+  /** Layers to mark frozen when the source is not a History (a History says itself which layers trained). */
+  frozenLayers?: Iterable<string>;
 }
 
 /** What the training figure needs: loss and epochs, and the drift when there is one. */
@@ -32,7 +34,7 @@ export function trainingFigure(source: TrainingSource, opts: TrainingFigureOptio
   const plotPx = LOSS_PX + GAP_PX + driftPx;
   const split = driftPx / plotPx;
   const loss = lossPanel(source, { x: 'x', y: 'y' }, [(driftPx + GAP_PX) / plotPx, 1], lossOpts);
-  const status = opts.status ?? (isHistory(source) ? statusFromHistory(source) : undefined);
+  const status = opts.status ?? (isHistory(source) ? statusFromHistory(source) : opts.frozenLayers ? statusFromFrozen(drift, opts.frozenLayers) : undefined);
   const heat = driftPanel(drift, status, { x: 'x2', y: 'y2', strip: 'x3' }, [0, split], 'x');
   return {
     data: [...loss.traces, ...heat.traces],
