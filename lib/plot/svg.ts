@@ -26,6 +26,8 @@ export interface SvgRendererOptions {
   timeoutMs?: number;
   /** Size of a picture whose layout sets none (default 900 × the layout's height or 450). */
   width?: number;
+  /** A running Playwright browser to draw in (its owner closes it; close() then closes only the renderer's page). */
+  browser?: Browser;
 }
 
 /** Renders figures to SVG in one lazily started headless Chromium. */
@@ -34,6 +36,7 @@ export class SvgRenderer {
   private readonly idleMs: number;
   private readonly timeoutMs: number;
   private readonly width: number;
+  private readonly shared: Browser | undefined;
   private page: Promise<{ browser: Browser; page: Page }> | undefined;
   private idle: NodeJS.Timeout | undefined;
   private busy = 0;
@@ -43,11 +46,12 @@ export class SvgRenderer {
     this.idleMs = opts.idleMs ?? 60_000;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.width = opts.width ?? 900;
+    this.shared = opts.browser;
   }
 
-  /** Whether the Chromium executable is there. */
+  /** Whether the Chromium executable is there (or a browser was given). */
   available(): boolean {
-    return existsSync(this.executablePath);
+    return this.shared !== undefined || existsSync(this.executablePath);
   }
 
   /** Why rendering is impossible, or undefined. */
@@ -94,15 +98,16 @@ export class SvgRenderer {
     const p = this.page;
     this.page = undefined;
     if (!p) return;
-    const { browser } = await p.catch(() => ({ browser: undefined }));
-    await browser?.close();
+    const started = await p.catch(() => undefined);
+    if (!started) return;
+    if (started.browser === this.shared) await started.page.close().catch(() => undefined);
+    else await started.browser.close();
   }
 
   private start(): Promise<{ browser: Browser; page: Page }> {
     if (!this.page) {
       const starting = (async () => {
-        const { chromium } = await import('playwright-core');
-        const browser = await chromium.launch({ executablePath: this.executablePath, headless: true, args: CHROMIUM_ARGS, timeout: this.timeoutMs });
+        const browser = this.shared ?? await (await import('playwright-core')).chromium.launch({ executablePath: this.executablePath, headless: true, args: CHROMIUM_ARGS, timeout: this.timeoutMs });
         try {
           browser.on('disconnected', () => { if (this.page === starting) this.page = undefined; });
           const page = await browser.newPage();
@@ -113,7 +118,7 @@ export class SvgRenderer {
           if (!ok) throw new Error('plotly.js did not load in the headless page');
           return { browser, page };
         } catch (e) {
-          await browser.close().catch(() => undefined);
+          if (browser !== this.shared) await browser.close().catch(() => undefined);
           throw e;
         }
       })();
