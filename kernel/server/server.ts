@@ -9,6 +9,7 @@ import * as tslabJupyter from 'tslab/dist/jupyter';
 import type * as zmq from 'zeromq';
 import { decodeMessage, encodeMessage, replyTo, WireError, type Message } from '../protocol/wire';
 import { setDisplayHost, type MimeBundle } from '../../lib/display/bundle';
+import { setTrainingViewFactory } from '../../lib/train/view';
 import { TsfreezeHandler, type CellOutput, type ExecuteRequest } from './handler';
 import { StreamForwarder } from './streams';
 import type { HistoryRequest } from './history';
@@ -39,7 +40,14 @@ export class TsfreezeServer extends ZmqServer {
     await super.init();
     this.streams.install();
     const display = (bundle: MimeBundle, opts?: { id?: string; update?: boolean }) => this.display(bundle, opts);
-    setDisplayHost({ display });
+    const host = { display };
+    setDisplayHost(host);
+    // train() in a cell shows live progress and plots; loaded on first use (it brings in TF.js and lib/plot).
+    setTrainingViewFactory((model) => {
+      const { kernelTrainingView } = require('./training-view') as typeof import('./training-view');
+      const { defaultPlotSession } = require('../../lib/plot/show') as typeof import('../../lib/plot/show');
+      return kernelTrainingView(host, defaultPlotSession())(model);
+    });
     // tslab's own display API (import * as tslab from "tslab"; tslab.display.html(...)) writes here.
     (tslabJupyter as { lastWriteDisplayData: unknown }).lastWriteDisplayData = (d: { data: Record<string, unknown>; metadata?: Record<string, unknown>; transient?: { display_id?: string } }, update: boolean) =>
       this.display({ data: d.data, metadata: d.metadata ?? {} }, { id: d.transient?.display_id, update });

@@ -15,6 +15,7 @@ import { batchSource, type Batch, type BatchSource, type TrainData } from './dat
 import { planGroups, type GroupDefaults, type GroupPlan, type ParamGroup, type ResolvedGroup } from './groups';
 import { DriftTracker, type EpochLog, type History } from './history';
 import { RateMeter, terminalProgress, type ProgressSink } from './progress';
+import { trainingViewFactory } from './view';
 
 /** A built-in loss (Keras semantics: predictions are probabilities for the cross-entropies) or a function of (yTrue, yPred). */
 export type LossSpec =
@@ -62,7 +63,7 @@ export interface TrainOptions extends GroupDefaults {
   metrics?: MetricName[];
   /** Evaluated after every epoch in inference mode (`training: false`). */
   validationData?: TrainData;
-  /** true: the terminal progress bar on stderr; or a sink (a notebook display). Default: none. */
+  /** true: the terminal progress bar on stderr; false: none; or a sink. Default: the notebook's live view (progress and a loss/drift plot updated in place) inside the tsfreeze kernel, else none. */
   progress?: boolean | ProgressSink;
   /** Sample the weight drift every N steps (default: 4 times per epoch; 10 when the epoch's length is unknown). */
   sampleEvery?: number;
@@ -102,7 +103,8 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
 
   let fp: Fingerprint | undefined;
   let drift: DriftTracker | undefined;
-  const sink = opts.progress === true ? terminalProgress() : opts.progress || undefined;
+  const view = opts.progress === undefined ? trainingViewFactory()?.(model) : undefined;
+  const sink = opts.progress === true ? terminalProgress() : opts.progress || view?.sink;
   const meter = new RateMeter();
   let stepsPerEpoch = source.stepsPerEpoch;
   let sampleEvery = opts.sampleEvery ?? defaultSampleEvery(stepsPerEpoch);
@@ -138,7 +140,9 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
         samples += result.size;
         correct += result.correct;
         if (step % sampleEvery === 0) drift.sample(step);
-        if (opts.onStep && (await opts.onStep({ step, epoch: e + 1, batch: batch.index, loss: result.loss, size: result.size })) === false) stop = true;
+        const info: StepInfo = { step, epoch: e + 1, batch: batch.index, loss: result.loss, size: result.size };
+        if (opts.onStep && (await opts.onStep(info)) === false) stop = true;
+        if (view?.onStep) await view.onStep(info);
         if (fp && (guardEvery === 'step' || (typeof guardEvery === 'number' && step % guardEvery === 0))) checkFrozen(model, fp);
         if (sink) {
           const total = stepsPerEpoch !== undefined ? stepsPerEpoch * epochs : undefined;
@@ -161,6 +165,7 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
       log.seconds = (performance.now() - t0) / 1000;
       history.epochs.push(log);
       if (opts.onEpoch && (await opts.onEpoch(log)) === false) stop = true;
+      if (view?.onEpoch) await view.onEpoch(log);
       if (fp) checkFrozen(model, fp);
     }
     drift.sample(step);
@@ -173,6 +178,8 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
     drift?.dispose();
     disposeOwned(plan);
     sink?.end({ steps: step, elapsed: meter.elapsed(), loss: lastLoss, ...(failure !== undefined ? { error: failure } : {}) });
+    // The view's last picture: the exact history on success; a failure keeps what was shown.
+    if (view) await view.finish(failure === undefined ? history : undefined).catch(() => undefined);
   }
 }
 

@@ -1,0 +1,35 @@
+/**
+ * Showing a figure from code: `await show(figure)` displays it in the notebook (through the
+ * kernel's display host) and returns its bundle; outside a kernel it only returns the bundle.
+ * One PlotSession per process, shared by the kernel's magics and the user's cells, so plotly.js
+ * is inlined once per page whoever draws first.
+ */
+import { displayHost, displayable, type Displayable } from '../display/bundle';
+import { PlotSession, type MimeBundle } from './bundle';
+import type { PlotlyFigure } from './figure';
+
+const SLOT = Symbol.for('tsfreeze.plotsession');
+
+/** The process's plot session, created on first use. */
+export function defaultPlotSession(): PlotSession {
+  const g = globalThis as Record<symbol, unknown>;
+  return ((g[SLOT] as PlotSession | undefined) ??= new PlotSession());
+}
+
+/** Replaces the process's plot session (a kernel installs its own at start). */
+export function setDefaultPlotSession(session: PlotSession): void {
+  (globalThis as Record<symbol, unknown>)[SLOT] = session;
+}
+
+/** Displays `figure` now when a kernel runs this process; resolves to its bundle either way. */
+export async function show(figure: PlotlyFigure, session: PlotSession = defaultPlotSession()): Promise<MimeBundle> {
+  const bundle = await session.bundle(figure);
+  displayHost()?.display(bundle);
+  return bundle;
+}
+
+/** The figure as a value that displays itself when it is a cell's last expression (its bundle is made now). */
+export async function figureValue(figure: PlotlyFigure, session: PlotSession = defaultPlotSession()): Promise<PlotlyFigure & Displayable> {
+  const bundle = await session.bundle(figure);
+  return displayable({ ...figure }, () => bundle);
+}
