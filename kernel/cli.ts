@@ -16,6 +16,9 @@ commands:
   install [--user | --sys-prefix | --prefix DIR] [--uninstall]
                                         register the Jupyter kernel "TypeScript (tsfreeze)" (default --user)
   kernel --connection-file FILE         run the kernel (Jupyter starts it from the kernelspec)
+  run NOTEBOOK [-o OUT.ipynb] [--html OUT.html | --no-html] [--timeout S] [--kernel NAME | --kernel-cmd CMD...]
+                                        execute a notebook headless (tsfreeze kernel by default), write the executed
+                                        notebook and a self-contained HTML page; a failing cell exits 1, naming it
   keys FILE [--root PATH] [--json]      list a checkpoint's tensors (key, dtype, shape) and totals
   diffkeys A B [--json]                 compare two checkpoints' keys and shapes: matched, mismatched,
                                         only in A, only in B, and the renames of A that match more
@@ -54,6 +57,16 @@ const commands: Record<string, Command> = {
     await startKernel(values['connection-file'] as string);
     // The kernel runs until shutdown_request or its parent's death; main() must not set an exit code.
     await new Promise(() => undefined);
+  },
+  async run(argv) {
+    const { parseRunArgs, runCommand, RunUsageError } = await import('./commands/run');
+    let parsed;
+    try {
+      parsed = parseRunArgs(argv);
+    } catch (e) {
+      throw e instanceof RunUsageError ? new UsageError(e.message) : e;
+    }
+    await runCommand(parsed);
   },
   async keys(argv) {
     const { positionals, values } = args(argv, 1, { root: { type: 'string' }, json: { type: 'boolean' } });

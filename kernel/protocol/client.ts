@@ -258,7 +258,11 @@ export class KernelClient {
       try {
         await this.request('control', 'shutdown_request', { restart: false }, timeoutMs);
         // Let it exit on its own before close() resorts to signals.
-        if (this.process) await Promise.race([this.process.exited, this.sleep(timeoutMs)]);
+        if (this.process) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([this.process.exited, new Promise((r) => { timer = setTimeout(r, timeoutMs); })]);
+          clearTimeout(timer);
+        }
       } catch { /* killed below */ }
     }
     await this.close(timeoutMs);
