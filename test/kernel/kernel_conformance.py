@@ -234,6 +234,30 @@ class TsfreezeProtocolTests(unittest.TestCase):
         ids = {m["content"]["transient"]["display_id"] for m in msgs if m["msg_type"] in ("display_data", "update_display_data")}
         self.assertEqual(len(ids), 1)
 
+    def test_train_updates_one_plot_in_place(self):
+        code = "\n".join([
+            'import * as tf from "@tensorflow/tfjs";',
+            'import { train, setBackend, freeze } from "tsfreeze";',
+            'await setBackend("cpu");',
+            'const net = tf.sequential({ layers: [tf.layers.dense({ units: 4, inputShape: [3] }), tf.layers.dense({ units: 1 })] });',
+            'freeze(net, "0.*");',
+            'const xs = tf.randomNormal([64, 3], 0, 1, "float32", 7), ys = xs.sum(1, true);',
+            'const h = await train(net, { x: xs, y: ys }, { loss: "meanSquaredError", epochs: 2, batchSize: 16, lr: 0.01 });',
+            'h.steps',
+        ])
+        reply, msgs = self.run_cell(code, timeout=120)
+        self.assertEqual(reply["status"], "ok", reply.get("evalue"))
+        shows = [m for m in msgs if m["msg_type"] in ("display_data", "update_display_data")]
+        plots = [m for m in shows if "application/vnd.plotly.v1+json" in m["content"]["data"]]
+        self.assertGreaterEqual(len(plots), 2)
+        self.assertEqual(plots[0]["msg_type"], "display_data")
+        self.assertTrue(all(m["msg_type"] == "update_display_data" for m in plots[1:]))
+        self.assertEqual(len({m["content"]["transient"]["display_id"] for m in plots}), 1, "one plot, updated in place")
+        self.assertTrue(all("image/png" not in m["content"]["data"] for m in shows))
+        progress = [m for m in shows if m["content"]["transient"]["display_id"].startswith("tsfreeze-progress-")]
+        self.assertIn("done: 8 steps", progress[-1]["content"]["data"]["text/plain"])
+        self.assertEqual([m["content"]["data"]["text/plain"] for m in msgs if m["msg_type"] == "execute_result"], ["8"])
+
 
 if __name__ == "__main__":
     unittest.main()
