@@ -3,11 +3,15 @@
  *
  * 'auto' tries, in order: @tensorflow/tfjs-node-gpu (CUDA), @tensorflow/tfjs-node (native
  * TensorFlow), WebGPU, WebAssembly, plain JS. The native packages are optional: they are required
- * lazily, only when installed, and their absence is a recorded reason, never an error. WebGPU is
- * a hook (registerWebGPUProvider) that a provider fills in; without one it is skipped.
+ * lazily, only when installed, and their absence is a recorded reason, never an error. WebGPU
+ * goes through a provider (registerWebGPUProvider); tsfreeze's own (webgpu.ts: Dawn and
+ * tfjs-backend-webgpu) is registered when both optional packages are installed, and loads them
+ * only when WebGPU is tried. 'auto' takes hardware adapters only; 'webgpu' by name also takes a
+ * software one.
  */
 import * as tf from '@tensorflow/tfjs';
 import { loadWasmBackend, wasmFeatures, WASM_PACKAGE } from './wasm';
+import { createDawnWebGPUProvider, DAWN_PACKAGE, WEBGPU_BACKEND_PACKAGE } from './webgpu';
 
 export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
@@ -32,6 +36,10 @@ export interface BackendInfo {
   reason: string;
   /** The package behind it, when there is one. */
   package?: string;
+  /** WebGPU: the adapter it runs on. */
+  adapter?: string;
+  /** WebGPU: whether that adapter is a software renderer (the CPU), chosen only by name. */
+  software?: boolean;
   /** Threads its kernels run on, when known (wasm: 1 unless its threaded build loaded; cpu: 1). */
   threads?: number;
   /** Whether its kernels use SIMD, when known. */
@@ -42,28 +50,50 @@ export interface BackendInfo {
   candidates: BackendCandidate[];
 }
 
+/** What a WebGPU provider switched TF.js to. */
+export interface WebGPUActivation {
+  /** The adapter, for people. */
+  adapter: string;
+  /** Whether it is a software renderer. */
+  software?: boolean;
+}
+
 /**
- * A way to run TF.js on WebGPU (for example through the `webgpu` package's Dawn bindings and
+ * A way to run TF.js on WebGPU (tsfreeze's: the `webgpu` package's Dawn bindings and
  * @tensorflow/tfjs-backend-webgpu). activate() registers and switches to a TF.js backend named
  * 'webgpu' and resolves to a description of the adapter, or throws an Error saying why it
- * cannot (no adapter, only a software adapter, package missing...).
+ * cannot (no adapter, only a software adapter, package missing...). With allowSoftware false
+ * ('auto') it must not take a software adapter.
  */
 export interface WebGPUProvider {
   /** Package(s) it needs, for messages. */
   package: string;
-  activate(): Promise<{ adapter: string }>;
+  activate(options: { allowSoftware: boolean }): Promise<WebGPUActivation>;
 }
 
 const NODE_GPU = '@tensorflow/tfjs-node-gpu';
 const NODE_CPU = '@tensorflow/tfjs-node';
-const WEBGPU_HINT = "install the 'webgpu' package (Dawn for Node) and @tensorflow/tfjs-backend-webgpu; tsfreeze has no WebGPU provider yet";
+const WEBGPU_HINT = `install the optional packages '${DAWN_PACKAGE}' (Dawn for Node) and ${WEBGPU_BACKEND_PACKAGE}`;
 
-let webgpuProvider: WebGPUProvider | null = null;
+/** A provider registered by registerWebGPUProvider (null: none); undefined: tsfreeze's default. */
+let webgpuProvider: WebGPUProvider | null | undefined;
+let dawnProvider: WebGPUProvider | undefined;
 let current: BackendInfo | null = null;
 
-/** Installs (or, with null, removes) the WebGPU provider that 'auto' and 'webgpu' use. */
-export function registerWebGPUProvider(provider: WebGPUProvider | null): void {
-  webgpuProvider = provider;
+/** Installs the WebGPU provider that 'auto' and 'webgpu' use; null removes it, 'default' puts tsfreeze's back. */
+export function registerWebGPUProvider(provider: WebGPUProvider | null | 'default'): void {
+  webgpuProvider = provider === 'default' ? undefined : provider;
+}
+
+/** tsfreeze's WebGPU provider (Dawn + tfjs-backend-webgpu), one per process; null when either package is missing. */
+export function defaultWebGPUProvider(): WebGPUProvider | null {
+  if (!(loader.installed(DAWN_PACKAGE) && loader.installed(WEBGPU_BACKEND_PACKAGE))) return null;
+  dawnProvider ??= createDawnWebGPUProvider();
+  return dawnProvider;
+}
+
+function currentWebGPUProvider(): WebGPUProvider | null {
+  return webgpuProvider === undefined ? defaultWebGPUProvider() : webgpuProvider;
 }
 
 /** How optional packages are found and loaded; replaceable in tests. */
@@ -102,7 +132,7 @@ function message(err: unknown): string {
   return text.split('\n')[0].trim();
 }
 
-type Attempt = { ok: true; info: Omit<BackendInfo, 'requested' | 'candidates'> } | { ok: false; reason: string };
+type Attempt = { ok: true; info: Omit<BackendInfo, 'requested' | 'candidates'> } | { ok: false; reason: string; package?: string };
 
 async function switchTo(name: string): Promise<string | null> {
   try {
@@ -129,18 +159,21 @@ async function tryNative(pkg: string): Promise<Attempt> {
   return { ok: true, info: { name: 'tensorflow', package: pkg, reason: `${pkg} is installed: ${what}` } };
 }
 
-async function tryWebGPU(): Promise<Attempt> {
-  if (webgpuProvider == null) return { ok: false, reason: `not available: ${WEBGPU_HINT}` };
-  let adapter: string;
+async function tryWebGPU(requested: BackendName): Promise<Attempt> {
+  const provider = currentWebGPUProvider();
+  if (provider == null) return { ok: false, reason: `not available: ${WEBGPU_HINT}` };
+  let activation: WebGPUActivation;
   try {
-    adapter = (await webgpuProvider.activate()).adapter;
+    activation = await provider.activate({ allowSoftware: requested === 'webgpu' });
   } catch (err) {
-    return { ok: false, reason: `not available: ${message(err)}` };
+    return { ok: false, package: provider.package, reason: `not available: ${message(err)}` };
   }
   if (tf.getBackend() !== 'webgpu') {
-    return { ok: false, reason: "the WebGPU provider did not switch TF.js to a 'webgpu' backend" };
+    return { ok: false, package: provider.package, reason: "the WebGPU provider did not switch TF.js to a 'webgpu' backend" };
   }
-  return { ok: true, info: { name: 'webgpu', package: webgpuProvider.package, reason: `WebGPU adapter: ${adapter}` } };
+  const info: Attempt & { ok: true } = { ok: true, info: { name: 'webgpu', package: provider.package, adapter: activation.adapter, reason: `WebGPU adapter: ${activation.adapter}` } };
+  if (activation.software !== undefined) info.info.software = activation.software;
+  return info;
 }
 
 async function tryWasm(): Promise<Attempt> {
@@ -190,7 +223,7 @@ function quietCpuBanner(): void {
 interface Step {
   name: BackendCandidate['name'];
   package?: string;
-  attempt: () => Promise<Attempt>;
+  attempt: (requested: BackendName) => Promise<Attempt>;
 }
 
 const STEPS: Record<Exclude<BackendName, 'auto'>, Step[]> = {
@@ -217,11 +250,10 @@ export async function setBackend(name: BackendName = 'auto'): Promise<BackendInf
   const steps = name === 'auto' ? AUTO_ORDER.flatMap((n) => STEPS[n]) : STEPS[name];
   const candidates: BackendCandidate[] = [];
   for (const step of steps) {
-    const result = await step.attempt();
+    const result = await step.attempt(name);
     const candidate: BackendCandidate = { name: step.name, chosen: result.ok, reason: result.ok ? result.info.reason : result.reason };
-    if (step.package ?? (result.ok ? result.info.package : undefined)) {
-      candidate.package = step.package ?? (result.ok ? result.info.package : undefined);
-    }
+    const pkg = step.package ?? (result.ok ? result.info.package : result.package);
+    if (pkg) candidate.package = pkg;
     candidates.push(candidate);
     if (result.ok) {
       const skipped = candidates.filter((c) => !c.chosen);

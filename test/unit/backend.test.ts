@@ -1,7 +1,9 @@
 /**
  * setBackend('auto' | name) and backendInfo(): the order tried, the reasons recorded, the errors
  * for backends that are not there. @tensorflow/tfjs-node(-gpu) are not installed here; a fake
- * package loader stands in for them where a test needs them present.
+ * package loader stands in for them where a test needs them present. This machine has no GPU:
+ * tsfreeze's WebGPU provider finds no hardware adapter, so 'auto' goes on to wasm (WebGPU on its
+ * software adapter is tested in backend-webgpu*.test.ts).
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -26,6 +28,7 @@ test('importing tsfreeze neither loads the wasm backend nor picks a backend', ()
   assert.equal(typeof tsfreeze.setBackend, 'function');
   assert.equal(typeof tsfreeze.backendInfo, 'function');
   assert.equal(wasmLoaded(), false);
+  assert.equal(Object.keys(require.cache).some((k) => k.includes('tfjs-backend-webgpu')), false, 'tfjs-backend-webgpu is loaded only when WebGPU is tried');
   assert.equal(tf.findBackendFactory('wasm'), null);
   const info = backendInfo();
   assert.equal(info.name, 'none');
@@ -45,12 +48,13 @@ test("'auto' skips the missing native packages and WebGPU, picks wasm, and says 
   assert.deepEqual(info.candidates.map((c) => [c.package ?? c.name, c.chosen]), [
     ['@tensorflow/tfjs-node-gpu', false],
     ['@tensorflow/tfjs-node', false],
-    ['webgpu', false],
+    ['webgpu + @tensorflow/tfjs-backend-webgpu', false],
     ['@tensorflow/tfjs-backend-wasm', true],
   ]);
   assert.match(info.candidates[0].reason, /not installed \(npm install @tensorflow\/tfjs-node-gpu\)/);
   assert.match(info.candidates[1].reason, /not installed \(npm install @tensorflow\/tfjs-node\)/);
-  assert.match(info.candidates[2].reason, /^not available: install /);
+  assert.match(info.candidates[2].reason, /^not available: no hardware WebGPU adapter \(Dawn's default backend/);
+  assert.equal(info.candidates[2].package, 'webgpu + @tensorflow/tfjs-backend-webgpu');
   assert.ok(info.kernels?.added.includes('Conv2DBackpropFilter'));
   assert.deepEqual(backendInfo(), info);
   // The wasm backend it picked can train a conv layer (Conv2DBackpropFilter is there).
@@ -61,7 +65,12 @@ test("'auto' skips the missing native packages and WebGPU, picks wasm, and says 
 });
 
 test("'webgpu' and 'tensorflow' by name fail with what to install", async () => {
-  await assert.rejects(setBackend('webgpu'), /backend 'webgpu' not available: install the 'webgpu' package/);
+  registerWebGPUProvider(null);
+  try {
+    await assert.rejects(setBackend('webgpu'), /backend 'webgpu' not available: install the optional packages 'webgpu' \(Dawn for Node\) and @tensorflow\/tfjs-backend-webgpu/);
+  } finally {
+    registerWebGPUProvider('default');
+  }
   await assert.rejects(setBackend('tensorflow'), /backend 'tensorflow' not available: install @tensorflow\/tfjs-node \(or @tensorflow\/tfjs-node-gpu for CUDA\)/);
   await assert.rejects(setBackend('metal' as never), /unknown backend 'metal'/);
   assert.equal(backendInfo().name, 'wasm', 'a failed setBackend leaves the backend as it was');
@@ -145,7 +154,7 @@ test('WebGPU hook: a provider is used by name and by auto, and skipped with its 
     assert.equal(fallback.name, 'wasm');
     assert.equal(fallback.candidates[2].reason, 'not available: no hardware adapter (only SwiftShader)');
   } finally {
-    registerWebGPUProvider(null);
+    registerWebGPUProvider('default');
     await tf.setBackend('cpu');
     if (tf.findBackendFactory('webgpu') != null) tf.removeBackend('webgpu');
   }
