@@ -1,7 +1,7 @@
 /**
  * Static SVG pictures of figures, drawn by plotly.js in headless Chromium (Debian's
  * /usr/bin/chromium through playwright-core). The browser starts on the first render (about
- * half a second), serves every later one, and closes after a while unused or on close().
+ * half a second), serves every later one, and closes after 10 s unused or on close().
  * Playwright gives it a fresh temporary profile (--user-data-dir) and removes it on close.
  */
 import { existsSync } from 'node:fs';
@@ -20,7 +20,10 @@ export function chromiumPath(): string {
 export interface SvgRendererOptions {
   /** Chromium executable (default chromiumPath()). */
   executablePath?: string;
-  /** Close the browser after this many milliseconds without a render (default 60000; 0 keeps it until close()). */
+  /**
+   * Close the browser after this many milliseconds without a render (default 10000; 0 keeps it
+   * until close()). A running browser keeps a script's process alive: call close() when done.
+   */
   idleMs?: number;
   /** Milliseconds one render may take (default 30000). */
   timeoutMs?: number;
@@ -43,7 +46,7 @@ export class SvgRenderer {
 
   constructor(opts: SvgRendererOptions = {}) {
     this.executablePath = opts.executablePath ?? chromiumPath();
-    this.idleMs = opts.idleMs ?? 60_000;
+    this.idleMs = opts.idleMs ?? 10_000;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.width = opts.width ?? 900;
     this.shared = opts.browser;
