@@ -103,6 +103,8 @@ export class KernelClient {
     private readonly tempDir: string | null,
     /** The kernelspec it was started from, if any. */
     readonly spec: KernelSpec | null,
+    /** The connection file (another client can connect with it), when known. */
+    readonly connectionFile: string | null,
   ) {
     // Shell and stdin share one identity so that the kernel's input_request reaches this client.
     const routingId = `tsfreeze-${this.session}`;
@@ -151,7 +153,7 @@ export class KernelClient {
       env: { ...spec?.env, ...opts.env },
       output: opts.inheritOutput ? 'inherit' : 'keep',
     });
-    const client = new KernelClient(info, proc, spec?.interrupt_mode ?? opts.interruptMode ?? 'signal', dir, spec);
+    const client = new KernelClient(info, proc, spec?.interrupt_mode ?? opts.interruptMode ?? 'signal', dir, spec, file);
     try {
       await client.waitForReady(opts.startupTimeout ?? 60_000);
     } catch (e) {
@@ -164,7 +166,7 @@ export class KernelClient {
   /** Connects to a running kernel by its connection file (or info) and waits until it answers. */
   static async connect(connection: string | ConnectionInfo, opts: { timeout?: number; interruptMode?: 'signal' | 'message' } = {}): Promise<KernelClient> {
     const info = typeof connection === 'string' ? readConnectionFile(connection) : connection;
-    const client = new KernelClient(info, null, opts.interruptMode ?? 'message', null, null);
+    const client = new KernelClient(info, null, opts.interruptMode ?? 'message', null, null, typeof connection === 'string' ? connection : null);
     try {
       await client.waitForReady(opts.timeout ?? 30_000);
     } catch (e) {
