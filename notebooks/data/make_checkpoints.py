@@ -237,6 +237,22 @@ def make_seed004():
     ref["freeze_step_loss"] = one_step(mf, torch.tensor([[2.0, 1.0, 3.0]]), torch.tensor([[1.0]]), lr=1e-4)
     ref["freeze_step_after"] = params(mf)
 
+    # Frozen after the optimizer was built: torch 1.13's zero_grad() leaves zero gradients (not
+    # None), so SGD's momentum keeps moving the "frozen" liner1 on the next step.
+    ml = torch.load(out("m.pth"))
+    opt = optim.SGD(ml.parameters(), lr=0.1, momentum=0.9)
+    t3, y1 = torch.tensor([[2.0, 1.0, 3.0]]), torch.tensor([[1.0]])
+    opt.zero_grad()
+    nn.MSELoss()(ml(t3), y1).backward()
+    opt.step()
+    for p in ml.liner1.parameters():
+        p.requires_grad = False
+    w = ml.liner1.weight.detach().clone()
+    opt.zero_grad()
+    nn.MSELoss()(ml(t3), y1).backward()
+    opt.step()
+    ref["late_freeze_liner1_change"] = (ml.liner1.weight.detach() - w).abs().max().item()
+
     # detach: liner3(liner2(liner1(x)).detach()), SGD lr 0.1, one step.
     torch.manual_seed(5)
     m3 = M3()
