@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * Plots in a real browser (headless Debian Chromium through playwright-core, one browser for the
  * file): a standalone page and a page of notebook outputs in a row (as nbconvert exports them)
