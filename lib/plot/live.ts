@@ -137,7 +137,6 @@ export function liveTrainingPlot(opts: LiveTrainingPlotOptions): LiveTrainingPlo
       const fig = figure(history);
       const svg = await session.svg(fig);
       const inline = updates === 0 ? 'auto' : holder ? 'always' : 'never';
-      if (updates === 0) holder = session.needsPlotlyJs;
       const b = plotBundle(fig, { session, svg, inline });
       await send(b, true);
       return b;
