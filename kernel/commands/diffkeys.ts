@@ -1,12 +1,37 @@
-/** `tsfreeze diffkeys A B`: which keys of two checkpoints match, differ in shape, or are on one side only, and the renames that fix them. */
-import { diffKeys, type ModelKeyDiff } from '../../lib/model/diff-keys';
-import type { WeightSource } from '../../lib/model/sources';
+/**
+ * `tsfreeze diffkeys A B` and `%diffkeys A B`: which keys of two checkpoints (or models) match,
+ * differ in shape, or are on one side only, and the renames that fix them; as text for the
+ * terminal and as an HTML table for the notebook.
+ */
+import type { ModelKeyDiff } from '../../lib/model/diff-keys';
+import { resolveShapes, type WeightSource } from '../../lib/model/sources';
+import type { Layout } from '../../lib/model/state-dict-of';
 import { ruleCode, type RenameRule } from '../../lib/statedict/rename';
-import type { Suggestion } from '../../lib/statedict/diff';
+import { diffKeyShapes, type Suggestion } from '../../lib/statedict/diff';
+import type { KeyShapes } from '../../lib/statedict/select';
+import { badge, box, code, codeLine, details, escapeHtml, shapeText, table, type Tone } from '../magics/html';
+
+/** A key diff with the shapes of both sides, in the naming it was made in. */
+export interface KeyDiffWithShapes {
+  diff: ModelKeyDiff;
+  shapesA: KeyShapes;
+  shapesB: KeyShapes;
+}
+
+/** Compares A and B as the library's diffKeys does (a model in PyTorch's naming when the other side is PyTorch's), keeping both sides' shapes; each file is read once. */
+export async function compareKeys(a: WeightSource, b: WeightSource): Promise<KeyDiffWithShapes> {
+  const isData = (x: WeightSource) => typeof x === 'string' || x instanceof Map;
+  let ra = isData(a) ? await resolveShapes(a) : undefined;
+  let rb = isData(b) ? await resolveShapes(b) : undefined;
+  const layout: Layout = ra?.layout ?? rb?.layout ?? 'tfjs';
+  ra ??= await resolveShapes(a, layout);
+  rb ??= await resolveShapes(b, layout);
+  return { diff: { ...diffKeyShapes(ra.shapes, rb.shapes), layout }, shapesA: ra.shapes, shapesB: rb.shapes };
+}
 
 /** Compares the keys and shapes of A and B (checkpoint paths, state dicts or models); `--json` prints the result as is. */
 export async function diffKeysReport(a: WeightSource, b: WeightSource): Promise<ModelKeyDiff> {
-  return diffKeys(a, b);
+  return (await compareKeys(a, b)).diff;
 }
 
 /** Options of formatKeyDiff. */
@@ -18,6 +43,12 @@ export interface FormatKeyDiffOptions {
   limit?: number;
   /** The name the ready-to-run lines give A's state dict (default `sd`). */
   sd?: string;
+  /** More ready-to-run lines for a suggestion (the magics' own), shown after its TypeScript line. */
+  extraLines?: (s: Suggestion) => string[];
+  /** The closing hint after the suggestions (default: loadStateDict with map: 'auto'). */
+  footer?: string;
+  /** Both sides' shapes: each listed key is shown with its shape. */
+  shapes?: { a: KeyShapes; b: KeyShapes };
 }
 
 /** The rules a suggestion stands for, in order: a key map is found after the best prefix rule, so it applies after it. */
@@ -48,11 +79,17 @@ export function formatKeyDiff(d: ModelKeyDiff, opts: FormatKeyDiffOptions = {}):
     for (const r of rows.slice(0, limit)) out.push(`  ${r}`);
     if (rows.length > limit) out.push(`  … and ${rows.length - limit} more`);
   };
-  list('matched', d.matched);
+  const sh = opts.shapes;
+  const withShape = (keys: string[], side: KeyShapes | undefined) => {
+    if (!side) return keys;
+    const w = Math.max(0, ...keys.slice(0, limit).map((k) => k.length));
+    return keys.map((k) => `${k.padEnd(w)}  ${shape(side.get(k)?.shape ?? [])}`);
+  };
+  list('matched', withShape(d.matched, sh?.a));
   const width = Math.max(0, ...d.mismatched.slice(0, limit).map((m) => m.key.length));
   list('shape-mismatched (A vs B)', d.mismatched.map((m) => `${m.key.padEnd(width)}  ${shape(m.a)} vs ${shape(m.b)}`));
-  list('only in A', d.onlyA);
-  list('only in B', d.onlyB);
+  list('only in A', withShape(d.onlyA, sh?.a));
+  list('only in B', withShape(d.onlyB, sh?.b));
   out.push('');
   if (!d.suggestions.length) {
     const same = !d.onlyA.length && !d.onlyB.length && !d.mismatched.length;
@@ -62,8 +99,46 @@ export function formatKeyDiff(d: ModelKeyDiff, opts: FormatKeyDiffOptions = {}):
     for (const s of d.suggestions) {
       out.push(`  +${s.gain} matched: ${s.description}`);
       out.push(`    ${suggestionCode(d, s, opts.sd)}`);
+      for (const line of opts.extraLines?.(s) ?? []) out.push(`    ${line}`);
     }
-    out.push(`or load with: loadStateDict(model, ${JSON.stringify(a)}, { map: 'auto' })`);
+    out.push(opts.footer ?? `or load with: loadStateDict(model, ${JSON.stringify(a)}, { map: 'auto' })`);
   }
   return out.join('\n');
+}
+
+/** Options of keyDiffHtml: formatKeyDiff's, with `limit` the longest list shown open. */
+export type KeyDiffHtmlOptions = FormatKeyDiffOptions;
+
+/**
+ * The diff as HTML: coloured counts, one collapsible table per list (keys with their shapes;
+ * lists longer than `limit` start collapsed), then each suggested rename as ready-to-run lines.
+ */
+export function keyDiffHtml(d: ModelKeyDiff, opts: KeyDiffHtmlOptions = {}): string {
+  const limit = opts.limit ?? 20;
+  const sh = opts.shapes;
+  const shapeOf = (side: KeyShapes | undefined, k: string) => shapeText(side?.get(k)?.shape);
+  const section = (title: string, tone: Tone, n: number, head: string[], rows: string[][]) => {
+    if (!n) return '';
+    const summary = `${badge(n, title, tone)}${n > limit ? ' <span style="opacity:0.7">(click to show)</span>' : ''}`;
+    return details(summary, table(head, rows, { tone: () => tone }), n <= limit);
+  };
+  const parts: string[] = [];
+  parts.push(`<div>A: ${code(opts.a ?? 'A')} &nbsp; B: ${code(opts.b ?? 'B')} &nbsp; <span style="opacity:0.75">compared in ${d.layout === 'torch' ? "PyTorch's" : "TF.js's"} naming and layout</span></div>`);
+  parts.push(`<div style="margin:4px 0">${badge(d.matched.length, 'matched', 'good')}${badge(d.mismatched.length, 'shape-mismatched', 'warn')}${badge(d.onlyA.length, 'only in A', 'bad')}${badge(d.onlyB.length, 'only in B', 'info')}</div>`);
+  parts.push(section('matched', 'good', d.matched.length, ['key', 'shape'], d.matched.map((k) => [k, shapeOf(sh?.a, k)])));
+  parts.push(section('shape-mismatched', 'warn', d.mismatched.length, ['key', 'shape in A', 'shape in B'], d.mismatched.map((m) => [m.key, shapeText(m.a), shapeText(m.b)])));
+  parts.push(section('only in A', 'bad', d.onlyA.length, ['key', 'shape in A'], d.onlyA.map((k) => [k, shapeOf(sh?.a, k)])));
+  parts.push(section('only in B', 'info', d.onlyB.length, ['key', 'shape in B'], d.onlyB.map((k) => [k, shapeOf(sh?.b, k)])));
+  if (!d.suggestions.length) {
+    const same = !d.onlyA.length && !d.onlyB.length && !d.mismatched.length;
+    parts.push(box(same ? 'Every key matches: no rename needed.' : 'No rename of A matches more keys of B.', same ? 'good' : 'warn'));
+  } else {
+    const items = d.suggestions.map((s, i) => {
+      const lines = [suggestionCode(d, s, opts.sd), ...(opts.extraLines?.(s) ?? [])];
+      return `<div style="margin:6px 0"><b>${i === 0 ? 'Suggested' : 'Or'}</b> (+${s.gain} matched): ${escapeHtml(s.description)}${lines.map(codeLine).join('')}</div>`;
+    });
+    const footer = opts.footer ?? `or load with: loadStateDict(model, ${JSON.stringify(opts.a ?? 'A')}, { map: 'auto' })`;
+    parts.push(box(`<div><b>Renames of A's keys that match more of B</b>, best first:</div>${items.join('')}<div style="opacity:0.8">${escapeHtml(footer)}</div>`, 'info'));
+  }
+  return `<div class="tsfreeze-diffkeys">${parts.filter(Boolean).join('\n')}</div>`;
 }

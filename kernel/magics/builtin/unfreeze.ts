@@ -1,0 +1,5 @@
+/** %unfreeze MODEL SELECTOR...: unfreeze the weights a glob, /regex/ or key list picks (see ../freezing.ts). */
+import { registerMagic } from '../registry';
+import { freezeMagic } from '../freezing';
+
+registerMagic(freezeMagic('unfreeze'));
