@@ -58,7 +58,7 @@ export function freezeMagic(verb: 'freeze' | 'unfreeze'): Magic {
       const slots = weightSlots(model.value);
       for (const s of selectors) {
         const m = matcher(s.selector as never);
-        if (!slots.some((slot) => m(slot.key, slot.torchKey))) throw new Error(noMatch(verb, s, model.name, slots.map((x) => x.key)));
+        if (!slots.some((slot) => m(slot.key, slot.torchKey))) throw new UsageError(`${noMatch(verb, s, model.name, slots.map((x) => x.key))}\nusage: ${usage}`);
       }
       const reports = selectors.map((s) => (verb === 'freeze' ? lib.freeze(model.value, s.selector as never, { bnStats }) : lib.unfreeze(model.value, s.selector as never)));
       const report = merge(reports);
@@ -108,7 +108,7 @@ function freezeBundle(verb: 'freeze' | 'unfreeze', model: string, selectors: Sel
   const head = `${past} ${n} tensor${n === 1 ? '' : 's'} of ${model} (${selectors.map((s) => s.description).join(', ')})`;
   const notes: string[] = [];
   if (r.unchanged.length) notes.push(`${r.unchanged.length} selected tensor${r.unchanged.length === 1 ? ' was' : 's were'} already ${verb === 'freeze' ? 'frozen' : 'trainable'}`);
-  if (r.batchNorm.length) notes.push(`BatchNorm layers ${verb === 'freeze' ? 'now normalising with their frozen moving statistics' : 'back to training behaviour'}: ${r.batchNorm.join(', ')}`);
+  if (r.batchNorm.length) notes.push(`BatchNorm layers ${verb === 'freeze' ? 'now normalising with their frozen moving statistics' : 'back to training behaviour'}: ${r.batchNorm.map((k) => `'${k}'`).join(', ')}`);
   const fmt = (x: number) => x.toLocaleString('en-US');
   const totals = `Trainable params: ${fmt(t.trainable)} · Frozen params: ${fmt(t.frozen)}${t.statistics ? ` (of which BatchNorm statistics: ${fmt(t.statistics)})` : ''} · Total: ${fmt(t.total)}`;
   const lines = [head, ...notes.map((x) => `  ${x}`), totals, `%checkfrozen ${model} will compare with the fingerprint taken now`];

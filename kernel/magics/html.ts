@@ -38,7 +38,7 @@ export interface TableOptions {
   right?: number[];
 }
 
-/** An HTML table with a header row; text is escaped, `{ html }` cells are not. */
+/** An HTML table with a header row (none when `head` is empty); text is escaped, `{ html }` cells are not. */
 export function table(head: string[], rows: Cell[][], opts: TableOptions = {}): string {
   const right = new Set(opts.right ?? []);
   const align = (i: number) => `text-align:${right.has(i) ? 'right' : 'left'}`;
@@ -50,7 +50,7 @@ export function table(head: string[], rows: Cell[][], opts: TableOptions = {}): 
       return `<tr${style}>${r.map((c, i) => `<td style="${align(i)}">${cellHtml(c)}</td>`).join('')}</tr>`;
     })
     .join('');
-  return `<table class="tsfreeze-table"><thead><tr>${th}</tr></thead><tbody>${body}</tbody></table>`;
+  return `<table class="tsfreeze-table">${head.length ? `<thead><tr>${th}</tr></thead>` : ''}<tbody>${body}</tbody></table>`;
 }
 
 /** A collapsible block: `summary` (HTML) always shown, `body` (HTML) when opened. */

@@ -58,7 +58,7 @@ function backendText(info: BackendInfo): string {
 
 function backendHtml(info: BackendInfo): string {
   const head = box(`<b>TF.js backend: ${code(info.name)}</b> — ${escapeHtml(info.reason)}`, info.name === 'none' ? 'warn' : 'good');
-  const details = table(['', ''], facts(info).slice(2).map(([k, v]) => [k, v]));
+  const details = table([], facts(info).slice(2).map(([k, v]) => [k, v]));
   const candidates = info.candidates.length
     ? `<div style="margin-top:6px"><b>Candidates</b>, in the order tried:</div>${table(['', 'backend', 'package', 'why'], info.candidates.map((c) => [c.chosen ? '✓' : '', c.name, c.package ?? '', c.reason]), { tone: (i) => (info.candidates[i].chosen ? 'good' : 'none') })}`
     : '';

@@ -62,6 +62,7 @@ registerMagic({
     const unchecked = frozenNow.filter((k) => !ref.fingerprint.entries.has(k));
     const notes: string[] = [];
     if (unchecked.length) notes.push(`${unchecked.length} tensor${unchecked.length === 1 ? ' is' : 's are'} frozen now but not in the reference (frozen after it was taken), so not checked: ${unchecked.slice(0, 5).join(', ')}${unchecked.length > 5 ? ', …' : ''}; --reset takes a new fingerprint`);
+    if (!checked && !frozenNow.length) return note(`${model.name} has no frozen weights now, and ${ref.what} holds none: nothing to check`, 'warn');
     if (!moved.length) {
       const head = `unchanged: all ${checked} frozen tensors of ${model.name} (${count(elements)} elements) are exactly as in ${ref.what}`;
       return displayable({ changed: [] as FrozenChange[], checked }, () => ({

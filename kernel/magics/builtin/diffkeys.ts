@@ -34,7 +34,8 @@ registerMagic({
     const [a, b] = call.positionals.map((w) => expectSource(ctx, w, ['model', 'statedict'], 'diffkeys', usage));
     const { compareKeys, formatKeyDiff, keyDiffHtml, suggestionRules } = await import('../../commands/diffkeys');
     const { diff, shapesA, shapesB } = await compareKeys(a.value as never, b.value as never);
-    const sd = a.kind === 'statedict' ? a.name : 'sd';
+    // The TypeScript lines run as they are: A's variable, or the file read in place.
+    const sd = a.kind === 'statedict' ? a.name : a.kind === 'path' ? `(await readCheckpoint(${JSON.stringify(a.name)})).stateDict` : 'sd';
     const extraLines = (s: (typeof diff.suggestions)[number]) => {
       const words = suggestionRules(diff, s).map(ruleWord);
       if (words.some((w) => w === undefined) || a.kind === 'model') return [];

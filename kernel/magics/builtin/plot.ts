@@ -57,12 +57,14 @@ registerMagic({
   },
 });
 
+const OPTION_VALUE: Record<string, string> = { title: ' T', bins: ' N', include: ' REGEX' };
+
 /** Options not meant for this kind are a usage error, not silently ignored. */
 function checkOptions(call: MagicCall, kind: string, allowed: string[], line: string): void {
   for (const [name, v] of Object.entries(call.options)) {
     if (v === undefined || allowed.includes(name)) continue;
     const takers = Object.entries(KINDS).filter(([, s]) => s.options.includes(name)).map(([k]) => k);
-    throw new UsageError(`%plot ${kind}: --${name} applies to ${takers.map((k) => `%plot ${k}`).join(', ')} only\nusage: ${line}${allowed.length ? ` [${allowed.map((o) => `--${o}`).join('] [')}]` : ''}`);
+    throw new UsageError(`%plot ${kind}: --${name} applies to ${takers.map((k) => `%plot ${k}`).join(', ')} only\nusage: ${line}${allowed.map((o) => ` [--${o}${OPTION_VALUE[o] ?? ''}]`).join('')}`);
   }
 }
 
