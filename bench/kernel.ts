@@ -4,7 +4,8 @@
  *
  *   start-up     process spawn → the first kernel_info_reply received on shell (a kernel_info_request
  *                is queued on a DEALER connected before the spawn, so it goes out the moment the
- *                kernel binds its shell socket)
+ *                kernel binds its shell socket; resent every second until one is answered, as
+ *                jupyter_client does; a first request that never got its reply is counted as lost)
  *   first cell   process spawn → the first `1 + 1` finished (execute_reply and iopub idle), through
  *                the project's Jupyter client, which first waits for kernel_info and iopub as
  *                Jupyter's own clients do: what a user waits before the first result
@@ -16,6 +17,8 @@
  * tsfreeze is started as its kernelspec starts it (node dist/kernel/cli.js kernel): build first.
  *   npm run build && npm run bench:kernel
  *   npm run bench:kernel -- --startups 10 --roundtrips 50 --kernels tsfreeze,ipykernel,tslab
+ *   npm run bench:kernel -- --baseline scratch/old-dist/kernel/cli.js   also time another build of
+ *                the kernel (a copy of dist/ made before a change), interleaved with this one
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +37,7 @@ const WARMUP = 5;
 /** Longest a kernel may take to start or to answer, before the run is declared broken. */
 const TIMEOUT_MS = 60_000;
 
-type KernelName = 'tsfreeze' | 'ipykernel' | 'tslab';
+type KernelName = 'tsfreeze' | 'ipykernel' | 'tslab' | 'baseline';
 
 interface KernelKind {
   name: KernelName;
@@ -45,11 +48,13 @@ interface KernelKind {
   magicShows?: RegExp;
 }
 
-function kernels(): Record<KernelName, KernelKind> {
+function kernels(baseline?: string): Partial<Record<KernelName, KernelKind>> {
   const cli = join(ROOT, 'dist', 'kernel', 'cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} does not exist: run npm run build first (the benchmark starts the kernel as its kernelspec does)`);
+  if (baseline && !existsSync(baseline)) throw new Error(`--baseline ${baseline} does not exist: give the cli.js of another build of the kernel`);
   return {
     tsfreeze: { name: 'tsfreeze', argv: kernelSpec(cli).argv as string[], magic: '%lsmagic', magicShows: /%lsmagic/ },
+    ...(baseline ? { baseline: { name: 'baseline' as const, argv: kernelSpec(resolve(baseline)).argv as string[], magic: '%lsmagic', magicShows: /%lsmagic/ } } : {}),
     ipykernel: { name: 'ipykernel', argv: [PYTHON, '-m', 'ipykernel_launcher', '-f', '{connection_file}'], magic: '%lsmagic', magicShows: /%lsmagic/ },
     tslab: { name: 'tslab', argv: [process.execPath, join(ROOT, 'node_modules', 'tslab', 'bin', 'tslab'), 'kernel', '--config-path', '{connection_file}'] },
   };
@@ -71,7 +76,10 @@ function bounded<T>(p: Promise<T>, proc: KernelProcess, what: string, ms = TIMEO
 }
 
 /** A started kernel and the connection it listens on. */
-interface Started { proc: KernelProcess; info: ConnectionInfo; dir: string; t0: number; startupMs: number }
+interface Started { proc: KernelProcess; info: ConnectionInfo; dir: string; t0: number; startupMs: number; firstLost: boolean }
+
+/** How often an unanswered kernel_info_request is sent again (jupyter_client waits 1 s too). */
+const RESEND_MS = 1000;
 
 /** Spawns a kernel and times spawn → first kernel_info_reply. */
 async function start(kind: KernelKind): Promise<Started> {
@@ -82,23 +90,33 @@ async function start(kind: KernelKind): Promise<Started> {
   // ZeroMQ's default 100 ms between tries would be measured as start-up.
   const shell = new Dealer({ linger: 0, reconnectInterval: 2 });
   shell.connect(channelUrl(info, 'shell'));
-  const req = newMessage('kernel_info_request', {}, randomUUID());
+  const session = randomUUID();
+  const sent: string[] = [];
+  const send = () => {
+    const req = newMessage('kernel_info_request', {}, session);
+    sent.push(req.header.msg_id);
+    return shell.send(encodeMessage(req as Message, info.key));
+  };
   const t0 = performance.now();
   const proc = launchKernel({ argv: kind.argv, fields: { connection_file: file }, cwd: ROOT });
+  const resend = setInterval(() => void send(), RESEND_MS);
   try {
     const reply = (async () => {
-      await shell.send(encodeMessage(req as Message, info.key));
+      await send();
       for (;;) {
         const m = decodeMessage(await shell.receive(), info.key);
-        if ((m.parent_header as { msg_id?: string }).msg_id === req.header.msg_id) return performance.now();
+        const i = sent.indexOf((m.parent_header as { msg_id?: string }).msg_id ?? '');
+        // A kernel answers shell requests in order: a first reply to a later request means the first one was lost.
+        if (i >= 0) return { t1: performance.now(), firstLost: i > 0 };
       }
     })();
-    const t1 = await bounded(reply, proc, `${kind.name}: kernel_info_request`);
-    return { proc, info, dir, t0, startupMs: t1 - t0 };
+    const { t1, firstLost } = await bounded(reply, proc, `${kind.name}: kernel_info_request`);
+    return { proc, info, dir, t0, startupMs: t1 - t0, firstLost };
   } catch (e) {
     await stop({ proc, dir });
     throw e;
   } finally {
+    clearInterval(resend);
     shell.close();
   }
 }
@@ -125,7 +143,7 @@ async function run(client: KernelClient, proc: KernelProcess, kind: KernelKind, 
   return ms;
 }
 
-interface StartupTimes { startup: number[]; firstCell: number[] }
+interface StartupTimes { startup: number[]; firstCell: number[]; lost: number }
 
 /** One start: spawn → kernel_info_reply, then → first `1 + 1` done; the kernel is shut down after. */
 async function startOnce(kind: KernelKind, into: StartupTimes): Promise<void> {
@@ -136,6 +154,7 @@ async function startOnce(kind: KernelKind, into: StartupTimes): Promise<void> {
     await run(client, k.proc, kind, '1 + 1', /^2$/m);
     into.firstCell.push(performance.now() - k.t0);
     into.startup.push(k.startupMs);
+    if (k.firstLost) into.lost++;
   } finally {
     await stop(k, client);
   }
@@ -169,18 +188,20 @@ async function main(): Promise<void> {
       startups: { type: 'string', default: '10' },
       roundtrips: { type: 'string', default: '50' },
       kernels: { type: 'string', default: 'tsfreeze,ipykernel,tslab' },
+      baseline: { type: 'string' },
     },
   });
-  const all = kernels();
+  const all = kernels(values.baseline);
   const names = values.kernels.split(',').map((s) => s.trim()) as KernelName[];
-  for (const n of names) if (!all[n]) throw new Error(`unknown kernel '${n}' in --kernels: use tsfreeze, ipykernel, tslab`);
-  const chosen = names.map((n) => all[n]);
+  for (const n of names) if (!all[n] || n === 'baseline') throw new Error(`unknown kernel '${n}' in --kernels: use tsfreeze, ipykernel, tslab (and --baseline CLI)`);
+  if (values.baseline) names.splice(1, 0, 'baseline');
+  const chosen = names.map((n) => all[n]!);
   const nStart = Number(values.startups), nRound = Number(values.roundtrips);
   if (!(nStart >= 1 && nRound >= 1)) throw new Error('--startups and --roundtrips must be positive integers');
 
   // Start-ups interleaved kernel by kernel, so that the machine's noise falls on all of them alike.
-  const starts = new Map<KernelName, StartupTimes>(chosen.map((k) => [k.name, { startup: [], firstCell: [] }]));
-  await startOnce(chosen[0], { startup: [], firstCell: [] }); // warm the disk cache: not counted
+  const starts = new Map<KernelName, StartupTimes>(chosen.map((k) => [k.name, { startup: [], firstCell: [], lost: 0 }]));
+  await startOnce(chosen[0], { startup: [], firstCell: [], lost: 0 }); // warm the disk cache: not counted
   for (let i = 0; i < nStart; i++) for (const k of chosen) await startOnce(k, starts.get(k.name)!);
   const rounds = new Map<KernelName, RoundTrips>();
   for (const k of chosen) rounds.set(k.name, await roundTrips(k, nRound));
@@ -195,14 +216,19 @@ async function main(): Promise<void> {
     rows.push(`${`${what} ${kernel}`.padEnd(32)} median ${ms(m).padStart(9)}  p90 ${ms(quantile(xs, 0.9)).padStart(9)}  ${g.padEnd(24)} ${r}`.trimEnd());
   };
   const ipy = (f: (n: KernelName) => number[] | undefined) => (names.includes('ipykernel') ? f('ipykernel') : undefined);
-  for (const k of chosen) row('start-up', k.name, starts.get(k.name)!.startup, k.name === 'tsfreeze' ? 2000 : undefined, ipy((n) => starts.get(n)!.startup));
+  const tsGoal = (k: KernelKind, goal: number) => (k.name === 'tsfreeze' || k.name === 'baseline' ? goal : undefined);
+  for (const k of chosen) row('start-up', k.name, starts.get(k.name)!.startup, tsGoal(k, 2000), ipy((n) => starts.get(n)!.startup));
   for (const k of chosen) row('first cell', k.name, starts.get(k.name)!.firstCell, undefined, ipy((n) => starts.get(n)!.firstCell));
   for (const k of chosen) row('1 + 1', k.name, rounds.get(k.name)!.trivial, undefined, ipy((n) => rounds.get(n)!.trivial));
-  for (const k of chosen) row(k.magic ?? 'magic', k.name, rounds.get(k.name)!.magic, k.name === 'tsfreeze' ? 20 : undefined, ipy((n) => rounds.get(n)!.magic));
+  for (const k of chosen) row(k.magic ?? 'magic', k.name, rounds.get(k.name)!.magic, tsGoal(k, 20), ipy((n) => rounds.get(n)!.magic));
+  for (const k of chosen) {
+    const lost = starts.get(k.name)!.lost;
+    if (lost) rows.push(`${k.name}: the first kernel_info_request got no reply in ${lost} of ${nStart} start-ups (answered only when sent again)`);
+  }
 
   console.log(`start-up: spawn → first kernel_info_reply; first cell: spawn → first \`1 + 1\` done (client waits for kernel_info and iopub first)`);
   console.log(`round trip: execute_request sent → execute_reply and iopub idle; ${nStart} start-ups each (interleaved), ${nRound} round trips each after ${WARMUP} warm-up`);
-  console.log(`node ${process.version}; ipykernel: ${PYTHON} -m ipykernel_launcher; tslab: node_modules/tslab/bin/tslab kernel`);
+  console.log(`node ${process.version}; ipykernel: ${PYTHON} -m ipykernel_launcher; tslab: node_modules/tslab/bin/tslab kernel${values.baseline ? `; baseline: ${values.baseline}` : ''}`);
   for (const r of rows) console.log(r);
 }
 

@@ -37,9 +37,15 @@ export class Session {
   private capture: Capture | null = null;
   private defineCount = 0;
 
-  /** `rootDir` is where cells' imports resolve from (the notebook's folder). */
+  private readonly convs: ConverterSet;
+
+  /**
+   * `rootDir` is where cells' imports resolve from (the notebook's folder). The TypeScript
+   * compiler is not started here (it takes most of a second): the first cell starts it, or
+   * warmUp() before.
+   */
   constructor(readonly rootDir: string) {
-    const convs = converterSet();
+    const convs = (this.convs = converterSet());
     this.executor = createExecutor(rootDir, convs, {
       log: (...args: unknown[]) => {
         if (this.capture) this.capture.value = { v: args[0] };
@@ -57,8 +63,11 @@ export class Session {
       },
     });
     (globalThis as Record<symbol, unknown>)[DEFINED] = new Map<string, unknown>();
-    // Warm the TypeScript compiler now, not on the first cell.
-    void convs.node;
+  }
+
+  /** Starts the TypeScript compiler for Node cells now (synchronous), so that the first cell does not wait for it. */
+  warmUp(): void {
+    void this.convs.node;
   }
 
   /** The cells' variables by name. */
