@@ -3,7 +3,7 @@ import type { FreezeReport } from '../../lib/freeze/freeze';
 import type { ModelLike } from '../../lib/model/weights';
 import { displayable } from '../../lib/display/bundle';
 import { UsageError, type Magic, type MagicContext } from './registry';
-import { completeVariables, expectVariable, selectorOf, SELECTOR_KINDS, lookup, type SelectorWord } from './resolve';
+import { completeVariables, expectVariable, literalWords, selectorOf, SELECTOR_KINDS, lookup, type SelectorWord } from './resolve';
 import { takeFingerprint } from './fingerprints';
 import { badge, box, code, details, escapeHtml, table } from './html';
 
@@ -11,7 +11,7 @@ const SELECTOR_HELP = [
   'SELECTOR (one or more; their union is taken) is:',
   '  a glob over dotted keys: features.* (one segment), features.** (any depth), ? one character;',
   '  a key or layer key: head, features.0, fc.bias (a layer key takes all its weights);',
-  '  /PATTERN/FLAGS: a regular expression over keys (TF.js or PyTorch naming);',
+  '  /PATTERN/FLAGS: a regular expression over keys (TF.js or PyTorch naming), backslashes as written;',
   '  a variable holding keys: a StateDict (freeze exactly what it holds), a string[],',
   '  a LoadReport such as %load\'s _load (what was loaded), or a FreezeReport.',
   'A bare word that names such a variable means the variable; other words are keys or globs.',
@@ -50,7 +50,8 @@ export function freezeMagic(verb: 'freeze' | 'unfreeze'): Magic {
       if (bnStats !== 'freeze' && bnStats !== 'train') throw new UsageError(`%freeze: --bn-stats takes freeze or train, got ${JSON.stringify(bnStats)}\nusage: ${usage}`);
       const [modelWord, ...words] = call.positionals;
       const model = expectVariable<ModelLike>(ctx, modelWord, ['model'], verb, usage);
-      const selectors = words.map((w) => selectorOf(ctx, w, verb, usage));
+      const literal = literalWords(call);
+      const selectors = words.map((w) => selectorOf(ctx, literal(w), verb, usage));
       const lib = await import('../../lib/freeze/freeze');
       const { matcher } = await import('../../lib/freeze/selector');
       const { weightSlots } = await import('../../lib/model/weights');

@@ -12,7 +12,7 @@ export const RULE_HELP = [
   '  strip:PREFIX          drop PREFIX where a key starts with it (strip:module.)',
   '  add:PREFIX            put PREFIX before every key (add:attention_map.)',
   '  replace:OLD=NEW       a key starting with OLD starts with NEW instead (replace:backbone.=features.)',
-  '  s/PATTERN/REPL/FLAGS  a regular expression replace, as String.replace does (quote it: \'s/^fc\\./head./\')',
+  '  s/PATTERN/REPL/FLAGS  a regular expression replace, as String.replace does (s/^fc\\./head./)',
   '  map:OLD=NEW,OLD=NEW   rename whole keys one by one',
 ].join('\n');
 

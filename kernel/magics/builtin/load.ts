@@ -3,7 +3,7 @@ import type { LoadReport } from '../../../lib/model/load';
 import type { RenameRule } from '../../../lib/statedict/rename';
 import { displayable } from '../../../lib/display/bundle';
 import { registerMagic, UsageError } from '../registry';
-import { completeSources, completeVariables, expectSource, expectVariable, libType, type Source } from '../resolve';
+import { completeSources, completeVariables, expectSource, expectVariable, libType, literalWords, type Source } from '../resolve';
 import { parseRenameRule, quoteWord, ruleWord, RULE_HELP } from '../rename-rule';
 import { refreshFingerprint } from '../fingerprints';
 import { badge, box, codeLine, details, escapeHtml, table, type Tone } from '../html';
@@ -54,7 +54,8 @@ registerMagic({
     if (map !== undefined && map !== 'auto') throw new UsageError(`%load: --map takes auto, got ${JSON.stringify(map)}\nusage: ${usage}`);
     const asName = (call.options.as as string | undefined) ?? '_load';
     if (!/^[A-Za-z_$][\w$]*$/.test(asName)) throw new UsageError(`%load: --as takes a variable name, got ${JSON.stringify(asName)}\nusage: ${usage}`);
-    const renames = ((call.options.rename as string[] | undefined) ?? []).map((w) => parseRenameRule(w, 'load'));
+    const literal = literalWords(call);
+    const renames = ((call.options.rename as string[] | undefined) ?? []).map((w) => parseRenameRule(literal(w), 'load'));
     const model = expectVariable<object>(ctx, call.positionals[0], ['model'], 'load', usage);
     const source = expectSource(ctx, call.positionals[1], ['statedict'], 'load', usage);
 

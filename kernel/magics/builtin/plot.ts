@@ -1,6 +1,6 @@
 /** %plot KIND ...: the library's Plotly figures of a model or a training run, in one line. */
 import { registerMagic, UsageError, type MagicCall } from '../registry';
-import { completeVariables, expectVariable, type Kind } from '../resolve';
+import { completeVariables, expectVariable, literalWords, type Kind } from '../resolve';
 
 const usage = '%plot weights MODEL | drift HISTORY | loss HISTORY | training HISTORY | hist MODEL BEFORE  [--title T] [--log] [--linear] [--bins N] [--include REGEX]';
 
@@ -92,7 +92,7 @@ async function figureOf(kind: string, values: unknown[], call: MagicCall, title:
       if (bins !== undefined && (!Number.isInteger(bins) || bins < 1)) throw new UsageError(`%plot hist: --bins takes a positive integer, got ${JSON.stringify(call.options.bins)}\nusage: ${line}`);
       let include: RegExp | undefined;
       try {
-        include = call.options.include === undefined ? undefined : new RegExp(call.options.include as string);
+        include = call.options.include === undefined ? undefined : new RegExp(literalWords(call)(call.options.include as string));
       } catch (e) {
         throw new UsageError(`%plot hist: --include is not a valid regular expression: ${(e as Error).message}\nusage: ${line}`);
       }

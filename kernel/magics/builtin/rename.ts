@@ -1,7 +1,7 @@
 /** %rename SD RULE...: rename a state dict's keys, keep the result under a new name, and show each key's old and new name. */
 import { displayable } from '../../../lib/display/bundle';
 import { registerMagic, UsageError } from '../registry';
-import { completeSources, expectSource, identifierOf, libType, lookup, kindOf } from '../resolve';
+import { completeSources, expectSource, identifierOf, libType, literalWords, lookup, kindOf } from '../resolve';
 import { parseRenameRule, RULE_HELP } from '../rename-rule';
 import { badge, box, code, details, escapeHtml, table } from '../html';
 
@@ -34,7 +34,8 @@ registerMagic({
   },
   async run(call, ctx) {
     const [sdWord, ...ruleWords] = call.positionals;
-    const rules = ruleWords.map((w) => parseRenameRule(w, 'rename'));
+    const literal = literalWords(call);
+    const rules = ruleWords.map((w) => parseRenameRule(literal(w), 'rename'));
     const source = expectSource<Map<string, unknown>>(ctx, sdWord, ['statedict'], 'rename', usage);
     const name = (call.options.as as string | undefined) ?? `${identifierOf(source)}_renamed`;
     if (!/^[A-Za-z_$][\w$]*$/.test(name)) throw new UsageError(`%rename: --as takes a variable name, got ${JSON.stringify(name)}\nusage: ${usage}`);
@@ -44,14 +45,14 @@ registerMagic({
     await ctx.define(name, renamed, libType('StateDict'));
     const rows = [...sd.keys()].map((k) => [k, rules.reduce(renameKey, k)] as const);
     const changed = rows.filter(([a, b]) => a !== b).length;
-    const head = `${name} = ${source.name} with ${ruleWords.join(' then ')}: ${changed} of ${rows.length} keys renamed`;
+    const head = `${name} = ${source.name} with ${ruleWords.map(literal).join(' then ')}: ${changed} of ${rows.length} keys renamed`;
     const text = [head];
     if (!changed) text.push(`  no key changed: ${source.name}'s keys look like ${rows.slice(0, 3).map(([k]) => `'${k}'`).join(', ')}`);
     const w = Math.max(0, ...rows.slice(0, 40).map(([a]) => a.length));
     for (const [a, b] of rows.slice(0, 40)) text.push(`  ${a.padEnd(w)}  →  ${a === b ? '(unchanged)' : b}`);
     if (rows.length > 40) text.push(`  … and ${rows.length - 40} more`);
     const html = [
-      box(`<b>${code(name)}</b> = ${code(source.name)} with ${ruleWords.map(code).join(' then ')}<div style="margin-top:4px">${badge(changed, 'renamed', changed ? 'good' : 'warn')}${badge(rows.length - changed, 'unchanged', 'none')}</div>${changed ? '' : `<div>No key changed: the keys look like ${rows.slice(0, 3).map(([k]) => code(k)).join(', ')}.</div>`}`, changed ? 'good' : 'warn'),
+      box(`<b>${code(name)}</b> = ${code(source.name)} with ${ruleWords.map(literal).map(code).join(' then ')}<div style="margin-top:4px">${badge(changed, 'renamed', changed ? 'good' : 'warn')}${badge(rows.length - changed, 'unchanged', 'none')}</div>${changed ? '' : `<div>No key changed: the keys look like ${rows.slice(0, 3).map(([k]) => code(k)).join(', ')}.</div>`}`, changed ? 'good' : 'warn'),
       details(escapeHtml(`old → new (${rows.length} keys)`), table(['old key', 'new key'], rows.map(([a, b]) => [a, a === b ? { html: '<span style="opacity:0.6">(unchanged)</span>' } : b]), { tone: (i) => (rows[i][0] === rows[i][1] ? 'none' : 'good') }), rows.length <= 40),
     ].join('\n');
     // A fresh value: the StateDict itself keeps displaying as a Map.
