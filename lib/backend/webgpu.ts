@@ -83,6 +83,34 @@ interface DawnModule {
 
 type BackendModule = { WebGPUBackend: new (device: Device, info: AdapterInfoLike) => tf.KernelBackend };
 
+interface Packages {
+  dawn: DawnModule;
+  backendModule: BackendModule;
+}
+
+let packages: Promise<Packages> | undefined;
+
+/** Loads Dawn and tfjs-backend-webgpu into this process (once). */
+function loadPackages(): Promise<Packages> {
+  packages ??= (async () => {
+    let dawn: DawnModule;
+    try {
+      // Before Dawn exists, so that every event processing it schedules goes through the hook.
+      installDawnEventHook();
+      dawn = await importESM<DawnModule>(DAWN_PACKAGE);
+    } catch (err) {
+      throw new Error(`the '${DAWN_PACKAGE}' package failed to load: ${message(err)}`);
+    }
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return { dawn, backendModule: require(WEBGPU_BACKEND_PACKAGE) as BackendModule };
+    } catch (err) {
+      throw new Error(`${WEBGPU_BACKEND_PACKAGE} failed to load: ${message(err)}`);
+    }
+  })();
+  return packages;
+}
+
 /** The adapter tsfreeze runs TF.js on, once found. */
 interface Active {
   adapter: string;
@@ -148,7 +176,8 @@ export function createDawnWebGPUProvider(options: DawnProviderOptions = {}): Web
   const namedProbes = options.namedProbes ?? [OPENGLES_PROBE];
   let active: Active | null = null;
 
-  async function find(allowSoftware: boolean, dawn: DawnModule): Promise<{ gpu: GPU; adapter: Adapter; probe: DawnProbe; level: string }> {
+  /** Finds an adapter with the probes; loads Dawn into this process only for one worth taking. */
+  async function find(allowSoftware: boolean): Promise<{ gpu: GPU; adapter: Adapter; probe: DawnProbe; level: string; packages: Packages }> {
     const seen: string[] = [];
     const probes = allowSoftware ? [...autoProbes, ...namedProbes] : autoProbes;
     const packagePath = require.resolve(DAWN_PACKAGE);
@@ -165,10 +194,11 @@ export function createDawnWebGPUProvider(options: DawnProviderOptions = {}): Web
           continue;
         }
         const level = found.level;
+        const packages = await loadPackages();
         const here = await withEnv(probe.env, async () => {
-          const gpu = dawn.create(probe.flags);
+          const gpu = packages.dawn.create(probe.flags);
           const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance', featureLevel: level });
-          return adapter == null ? null : { gpu, adapter, probe, level };
+          return adapter == null ? null : { gpu, adapter, probe, level, packages };
         });
         if (here) return here;
         seen.push(`${probe.label}: ${describeAdapter(found.info)} was found by the probe but not in this process`);
@@ -184,22 +214,7 @@ export function createDawnWebGPUProvider(options: DawnProviderOptions = {}): Web
   }
 
   async function start(allowSoftware: boolean): Promise<Active> {
-    let dawn: DawnModule;
-    let backendModule: BackendModule;
-    try {
-      // Before Dawn exists, so that every event processing it schedules goes through the hook.
-      installDawnEventHook();
-      dawn = await importESM<DawnModule>(DAWN_PACKAGE);
-    } catch (err) {
-      throw new Error(`the '${DAWN_PACKAGE}' package failed to load: ${message(err)}`);
-    }
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      backendModule = require(WEBGPU_BACKEND_PACKAGE) as BackendModule;
-    } catch (err) {
-      throw new Error(`${WEBGPU_BACKEND_PACKAGE} failed to load: ${message(err)}`);
-    }
-    const { gpu, adapter, probe, level } = await find(allowSoftware, dawn);
+    const { gpu, adapter, probe, level, packages: { dawn, backendModule } } = await find(allowSoftware);
     const device = await withEnv(probe.env, () => adapter.requestDevice(deviceDescriptor(adapter)));
 
     const errors: string[] = [];

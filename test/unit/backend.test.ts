@@ -12,6 +12,7 @@ import * as tsfreeze from '../../lib/index';
 import { setBackend, backendInfo, registerWebGPUProvider, setPackageLoaderForTests } from '../../lib/backend/select';
 
 tf.env().set('PROD', true);
+const nodeSetImmediate = globalThis.setImmediate;
 
 /** Registers a stand-in backend under `name` (a plain cpu backend: enough to initialise). */
 function fakeBackend(name: string): void {
@@ -57,6 +58,9 @@ test("'auto' skips the missing native packages and WebGPU, picks wasm, and says 
   assert.equal(info.candidates[2].package, 'webgpu + @tensorflow/tfjs-backend-webgpu');
   assert.ok(info.kernels?.added.includes('Conv2DBackpropFilter'));
   assert.deepEqual(backendInfo(), info);
+  // No adapter worth having: the probe ran in a child; Dawn and tfjs-backend-webgpu stayed out of this process.
+  assert.equal(Object.keys(require.cache).some((k) => k.includes('tfjs-backend-webgpu')), false);
+  assert.equal(globalThis.setImmediate, nodeSetImmediate, 'setImmediate is wrapped only once Dawn is loaded');
   // The wasm backend it picked can train a conv layer (Conv2DBackpropFilter is there).
   const filter = tf.variable(tf.ones([3, 3, 1, 2]));
   const { grads } = tf.variableGrads(() => tf.sum(tf.conv2d(tf.ones([1, 5, 5, 1]) as tf.Tensor4D, filter as tf.Variable<tf.Rank.R4>, 1, 'same')) as tf.Scalar);
