@@ -108,14 +108,17 @@ async function reference(ctx: MagicContext, model: { name: string; value: ModelL
     const entries = new Map(frozenNow.map((k) => [k, { shape: sd.get(k)!.shape, values: sd.get(k)!.data }]));
     return { fingerprint: { entries }, what: `the snapshot ${against}` };
   }
-  // The magic's own fingerprint first: it was taken when the weights were frozen, so it also
-  // catches a change made before a later train(). Else train()'s guard fingerprint, when the
-  // library keeps the last one per model (lastFingerprint).
+  // The magic's own fingerprint first when it covers what is frozen now: taken when the weights
+  // were frozen, it also catches a change made before a later train(). Else the last fingerprint
+  // the library took (train()'s guard, or the user's fingerprint()), when it keeps one per model.
   const stored = storedFingerprint(ctx, model.value);
-  if (stored) return { fingerprint: stored.fingerprint, what: `the fingerprint ${stored.by} took at ${stored.at.toLocaleTimeString('en-GB')}` };
   const guard = (await import('../../../lib/freeze/guard')) as { lastFingerprint?: (m: ModelLike) => Fingerprint | undefined };
   const last = guard.lastFingerprint?.(model.value);
-  return last ? { fingerprint: last, what: "the last fingerprint taken (train()'s guard, or fingerprint())" } : undefined;
+  const covers = (fp: Fingerprint) => frozenNow.every((k) => fp.entries.has(k));
+  const storedRef = stored && { fingerprint: stored.fingerprint, what: `the fingerprint ${stored.by} took at ${stored.at.toLocaleTimeString('en-GB')}` };
+  const lastRef = last && { fingerprint: last, what: "the last fingerprint taken (train()'s guard, or fingerprint())" };
+  if (storedRef && (covers(storedRef.fingerprint) || !lastRef || last === stored.fingerprint)) return storedRef;
+  return lastRef ?? storedRef;
 }
 
 /** A one-line result as text and a tinted box. */
