@@ -30,7 +30,7 @@ registerMagic({
   options: {
     strict: { type: 'boolean', help: 'fail (loading nothing) when a key is missing or unexpected' },
     from: { type: 'string', help: "the source's naming and layout: torch or tfjs (default: PyTorch for PyTorch files and torch-looking keys)" },
-    rename: { type: 'string', multiple: true, help: "rename the source's keys first (repeatable, applied in order); RULE as below" },
+    rename: { type: 'string', multiple: true, help: "rename the source's keys first (repeatable, applied in order); RULE forms are listed above" },
     map: { type: 'string', help: 'auto: apply the renames %diffkeys would suggest when they match more keys' },
     'skip-mismatch': { type: 'boolean', help: 'leave out (and list) tensors whose shape differs instead of failing' },
     root: { type: 'string', help: "the sub-tree of the checkpoint to load (e.g. model_state_dict); default: found by itself" },
