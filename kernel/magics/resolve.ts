@@ -141,9 +141,17 @@ export function expectSource<T = unknown>(ctx: MagicContext, word: string, kinds
   throw new UsageError(`%${magic}: '${word}' is neither a variable of this session nor a file (${path} does not exist); expected ${describeKinds(kinds)}, or a checkpoint path; ${existing(ctx, kinds)}\nusage: ${usage}`);
 }
 
-/** Variable names of `kinds` that start with `partial`. */
+/** Variable names of `kinds` that start with `partial`; after a dot, the properties of that kind (`run.` → `run.history`). */
 export function completeVariables(ctx: MagicContext, partial: string, kinds: readonly Kind[]): string[] {
-  return variablesOf(ctx, kinds).filter((n) => n.startsWith(partial));
+  const dot = partial.lastIndexOf('.');
+  if (dot < 0) return variablesOf(ctx, kinds).filter((n) => n.startsWith(partial));
+  const owner = lookup(ctx, partial.slice(0, dot));
+  if (!owner || !isObj(owner.value) || owner.value instanceof Map || Array.isArray(owner.value)) return [];
+  const stem = partial.slice(dot + 1);
+  return Object.entries(owner.value)
+    .filter(([k, v]) => k.startsWith(stem) && /^[A-Za-z_$][\w$]*$/.test(k) && kinds.includes(kindOf(v) as Kind))
+    .map(([k]) => `${partial.slice(0, dot + 1)}${k}`)
+    .sort();
 }
 
 /** Variable names of `kinds` and file paths that start with `partial`. */

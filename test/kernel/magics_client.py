@@ -313,6 +313,9 @@ class MagicsTests(unittest.TestCase):
         self.assertEqual(sorted(matches), ["wasm", "webgpu"])
         matches, _ = self.complete("%plot d")
         self.assertEqual(matches, ["drift"])
+        self.ok("const holder = { net: model, note: 'x', sd: ckpt };")
+        matches, start = self.complete("%summary holder.")
+        self.assertEqual((matches, start), (["holder.net"], len("%summary ")))
         matches, _ = self.complete("%load model ckpt --fr")
         self.assertEqual(matches, ["--from"])
 
