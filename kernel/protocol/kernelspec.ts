@@ -60,8 +60,11 @@ export function listKernelSpecs(env: NodeJS.ProcessEnv = process.env): Map<strin
 export function findKernelSpec(name: string, env: NodeJS.ProcessEnv = process.env): KernelSpec {
   const lower = name.toLowerCase();
   for (const data of jupyterDataDirs(env)) {
-    const dir = join(data, 'kernels', lower);
-    if (existsSync(join(dir, 'kernel.json'))) return readKernelSpec(dir, env);
+    let entries: string[];
+    try { entries = readdirSync(join(data, 'kernels')); } catch { continue; }
+    // Jupyter lower-cases the folder's name to get the kernel's name.
+    const entry = entries.sort().find((e) => e.toLowerCase() === lower && existsSync(join(data, 'kernels', e, 'kernel.json')));
+    if (entry) return readKernelSpec(join(data, 'kernels', entry), env);
   }
   const known = [...listKernelSpecs(env).keys()];
   throw new Error(`no Jupyter kernel named '${name}' (installed: ${known.length ? known.join(', ') : 'none'}; searched ${jupyterDataDirs(env).map((d) => join(d, 'kernels')).join(', ')})`);

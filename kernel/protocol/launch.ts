@@ -86,7 +86,13 @@ export function launchKernel(opts: LaunchOptions): KernelProcess {
   let spawnError: Error | null = null;
   const exited = new Promise<ExitStatus>((resolve) => {
     child.once('error', (e) => { spawnError = e; status = { code: -1, signal: null }; resolve(status); });
-    child.once('exit', (code, signal) => { status = { code, signal }; resolve(status); });
+    child.once('exit', (code, signal) => {
+      status = { code, signal };
+      // Its last words may still be in the pipes: wait for them briefly (a grandchild may hold them open).
+      if (!child.stdout && !child.stderr) return resolve(status);
+      const timer = setTimeout(() => resolve(status!), 300);
+      child.once('close', () => { clearTimeout(timer); resolve(status!); });
+    });
   });
   const pid = child.pid;
   if (pid !== undefined) {
