@@ -31,7 +31,7 @@ export { freeze, unfreeze, isBatchNormLayerFrozen } from './freeze/freeze';
 export type { LayerSummary, TrainableSummary } from './freeze/summary';
 export { trainableSummary, formatSummary } from './freeze/summary';
 export type { Fingerprint, FrozenChange } from './freeze/guard';
-export { fingerprint, compareFrozen, checkFrozen, FrozenWeightError } from './freeze/guard';
+export { fingerprint, compareFrozen, checkFrozen, FrozenWeightError, lastFingerprint } from './freeze/guard';
 export { detach } from './freeze/detach';
 export type { TrainOptions, LossSpec, MetricName, GuardEvery, StepInfo } from './train/train';
 export { train } from './train/train';

@@ -44,7 +44,17 @@ export function fingerprint(model: ModelLike, also?: Selector): Fingerprint {
     if (!set.has(s.key) && !extra(s.key, s.torchKey)) continue;
     entries.set(s.key, { shape: [...s.shape], values: hostOf(s).data as ArrayLike<number> });
   }
-  return { entries };
+  const fp = { entries };
+  lastTaken.set(model, fp);
+  return fp;
+}
+
+/** The last fingerprint taken of each model (by train()'s guard or fingerprint()); weak, so models are still collected. */
+const lastTaken = new WeakMap<object, Fingerprint>();
+
+/** The fingerprint of `model` taken last (by train()'s guard or fingerprint()), if any. */
+export function lastFingerprint(model: ModelLike): Fingerprint | undefined {
+  return lastTaken.get(model);
 }
 
 /** How far each fingerprinted weight moved (every key, changed or not). */

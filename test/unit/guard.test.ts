@@ -97,3 +97,19 @@ test('a fingerprinted weight that is gone or reshaped counts as changed; NaN is 
   const other = { dec: model.dec };
   assert.match(caught(() => checkFrozen(other, fp)).message, /enc\.w \(max \|change\| weight missing or reshaped, 3 elements\)/);
 });
+
+test('lastFingerprint: the fingerprint train()\'s guard took is kept per model (what %checkfrozen compares with)', async () => {
+  const { lastFingerprint, train: trainLoop } = await import('../../lib');
+  const model = seqNet();
+  assert.equal(lastFingerprint(model), undefined, 'none before any fingerprint');
+  freeze(model, '0.*');
+  const mine = fingerprint(model);
+  assert.equal(lastFingerprint(model), mine);
+  const x = tf.randomNormal([8, 8, 8, 1], 0, 1, 'float32', 3), y = tf.randomNormal([8, 2], 0, 1, 'float32', 4);
+  await trainLoop(model, { x, y }, { loss: 'meanSquaredError', epochs: 1, batchSize: 4, lr: 0.01, progress: false });
+  const taken = lastFingerprint(model)!;
+  assert.notEqual(taken, mine, 'train() took its own');
+  assert.deepEqual([...taken.entries.keys()].sort(), [...mine.entries.keys()].sort());
+  assert.equal(lastFingerprint(seqNet()), undefined, 'per model');
+  tf.dispose([x, y]);
+});
