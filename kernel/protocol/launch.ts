@@ -36,31 +36,41 @@ export function formatKernelArgv(argv: string[], fields: Record<string, string>)
   return argv.map((a) => a.replace(/\{([A-Za-z0-9_]+)\}/g, (m, n: string) => fields[n] ?? m));
 }
 
-// Process groups of live kernels, killed when this process exits or is told to stop.
+// Process groups of live kernels, killed when this process exits or is told to stop. The hooks
+// are there only while a kernel lives, so a process without kernels keeps its usual signal behaviour.
 const live = new Set<number>();
-let hooked = false;
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const onSignal: Partial<Record<(typeof SIGNALS)[number], () => void>> = {};
 
 function killAllNow(): void {
   for (const pid of live) {
     try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
   }
   live.clear();
+  unhook();
 }
 
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
+function hook(): void {
+  if (onSignal.SIGTERM) return;
   process.on('exit', killAllNow);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = () => {
+  for (const sig of SIGNALS) {
+    const h = () => {
+      const alone = process.listenerCount(sig) === 1;
       killAllNow();
       // When nobody else handles the signal, keep its default meaning: terminate with it.
-      if (process.listenerCount(sig) === 1) {
-        process.removeListener(sig, onSignal);
-        process.kill(process.pid, sig);
-      }
+      if (alone) process.kill(process.pid, sig);
     };
-    process.on(sig, onSignal);
+    onSignal[sig] = h;
+    process.on(sig, h);
+  }
+}
+
+function unhook(): void {
+  process.removeListener('exit', killAllNow);
+  for (const sig of SIGNALS) {
+    const h = onSignal[sig];
+    if (h) process.removeListener(sig, h);
+    delete onSignal[sig];
   }
 }
 
@@ -96,12 +106,13 @@ export function launchKernel(opts: LaunchOptions): KernelProcess {
   });
   const pid = child.pid;
   if (pid !== undefined) {
-    hookExit();
+    hook();
     live.add(pid);
     void exited.then(() => {
       // The group may still hold children of the kernel: end them too.
       try { process.kill(-pid, 'SIGKILL'); } catch { /* none left */ }
       live.delete(pid);
+      if (live.size === 0) unhook();
     });
   }
   return {
