@@ -111,7 +111,13 @@ export async function runCommand(a: RunArgs, log: (line: string) => void = (l) =
       throw new Error(`could not start the kernel: ${msg.split('\n')[0]}`);
     }
     try {
-      result = await runNotebook(nb, client, { cellTimeout: a.timeout ? a.timeout * 1000 : undefined, signal: abort.signal });
+      // On a terminal, one line that says which cell is running (long notebooks are otherwise silent).
+      const progress = process.stderr.isTTY ? (i: number) => process.stderr.write(`\r\x1b[2Krunning cell ${i + 1} of ${nb.cells.length}`) : undefined;
+      try {
+        result = await runNotebook(nb, client, { cellTimeout: a.timeout ? a.timeout * 1000 : undefined, signal: abort.signal, onCell: progress });
+      } finally {
+        if (progress) process.stderr.write('\r\x1b[2K');
+      }
     } finally {
       // A kernel still busy (timeout, abort) is not asked twice: it is ended.
       if (abort.signal.aborted) await client.close(500);

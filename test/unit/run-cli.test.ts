@@ -2,10 +2,10 @@
  * `tsfreeze run` as a user runs it: the tsfreeze kernel over ZeroMQ (no Python involved), the
  * reference ipykernel through --kernel-cmd, failures, timeouts, signals, and no kernel left behind.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { chromiumPath } from '../../lib/plot/svg';
@@ -17,6 +17,8 @@ import { PYTHON, processGone, requirePython, waitUntil } from '../helpers/jupyte
 const ARTIFACTS = join(ROOT, 'test', '.artifacts');
 mkdirSync(ARTIFACTS, { recursive: true });
 const dir = mkdtempSync(join(ARTIFACTS, 'run-'));
+// Each run leaves ~2 MB of pages; TSFREEZE_KEEP_ARTIFACTS=1 keeps them to look at.
+after(() => { if (!process.env.TSFREEZE_KEEP_ARTIFACTS) rmSync(dir, { recursive: true, force: true }); });
 
 type Cell = string | { md: string } | { code: string; tags: string[] };
 
