@@ -409,8 +409,10 @@ async function main(): Promise<void> {
       const perEpochRun = g.run.epoch - g.run.off;
       const epochShare = (n: number): string => pct(g.fingerprintMs + 2 * g.checkMs, n * g.step.off);
       guardRows.push(`| ${label} | ${g.backend} | ${g.frozenKeys} / ${g.frozenValues.toLocaleString('en')} | ${fmt(g.step.off)} ms | ${fmt(g.checkMs)} ms (${pct(g.checkMs, g.step.off)}) | ${fmt(g.step.step)} ms (${pct(perStep, g.step.off)}) | ${fmt(g.fingerprintMs)} ms | ${pct(perEpochRun, g.run.off)} of ${g.epochSteps} steps; ${epochShare(MNIST_EPOCH_STEPS)} of ${MNIST_EPOCH_STEPS} |`);
-      const worst = Math.max(g.checkMs / g.step.off, perStep / g.step.off);
-      summary.push(`${label} on ${g.backend}: guard every step ${pct(worst * g.step.off, g.step.off)} of a step, every epoch (${MNIST_EPOCH_STEPS} steps) ${epochShare(MNIST_EPOCH_STEPS)} (goal < 5 %: ${worst < 0.05 ? 'met' : 'missed'})`);
+      // The verdict uses checkFrozen timed alone (31 runs): the difference of two train() medians is
+      // shown too, but on a shared machine it is mostly noise.
+      const share = g.checkMs / g.step.off;
+      summary.push(`${label} on ${g.backend}: guard every step costs ${pct(g.checkMs, g.step.off)} of a step (train() medians differ by ${pct(perStep, g.step.off)}), every epoch of ${MNIST_EPOCH_STEPS} steps ${epochShare(MNIST_EPOCH_STEPS)} (goal < 5 %: every epoch ${(g.fingerprintMs + 2 * g.checkMs) / (MNIST_EPOCH_STEPS * g.step.off) < 0.05 ? 'met' : 'missed'}, every step ${share < 0.05 ? 'met' : 'missed'})`);
     }
   }
   console.log(`Backend: ${chosen}`);
