@@ -126,7 +126,9 @@ export async function runCommand(a: RunArgs, log: (line: string) => void = (l) =
     const failure = result.failure;
     const banner = failure ? { kind: 'error' as const, text: `This run stopped early: ${describeFailure(failure, nb.cells.length)}` } : undefined;
     await writeNotebook(a.output, result.notebook);
-    if (a.html) await writeNotebookHtml(a.html, result.notebook, { title: basename(a.notebook), baseDir: dirname(a.notebook), banner, failedCell: failure?.index });
+    // The notebook's own title (metadata.title) when it has one, else its file name.
+    const title = typeof (result.notebook.metadata as { title?: unknown }).title === 'string' ? undefined : basename(a.notebook);
+    if (a.html) await writeNotebookHtml(a.html, result.notebook, { title, baseDir: dirname(a.notebook), banner, failedCell: failure?.index });
     const wrote = [a.output, a.html].filter(Boolean).join(' and ');
     if (failure) {
       if (failure.traceback.length) warn(stripAnsi(failure.traceback.join('\n')));
