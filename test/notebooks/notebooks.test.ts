@@ -8,11 +8,15 @@
  * is loaded by PyTorch with strict=True, and its HTML page is opened in headless Chromium: every
  * plot drawn, no page error, nothing fetched from the network. The executed notebooks, pages and
  * a screenshot are left in $TSFREEZE_ARTIFACTS (default <tmpdir>/tsfreeze-artifacts)/notebooks.
+ *
+ * Each notebook runs from a private copy of notebooks/ (the notebook and data/), so the files it
+ * writes to out/ are its own: a run of the same notebook elsewhere (a person, another suite)
+ * writing notebooks/out/model.pt between this run's save and load cannot change what it loads.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
@@ -26,15 +30,20 @@ const PLOTLY = 'application/vnd.plotly.v1+json';
 const LIMIT_S = 120;
 
 let out: string;
+/** This file's private working folders, one per notebook: inside the repository, so that `import 'tsfreeze'` resolves. */
+let work: string;
 let browser: Browser | undefined;
 
 before(() => {
   out = join(artifactDir(), 'notebooks');
   mkdirSync(out, { recursive: true });
+  mkdirSync(join(ROOT, 'test', '.artifacts'), { recursive: true });
+  work = mkdtempSync(join(ROOT, 'test', '.artifacts', 'notebooks-'));
 });
 
 after(async () => {
   await browser?.close();
+  if (!process.env.TSFREEZE_KEEP_ARTIFACTS) rmSync(work, { recursive: true, force: true });
 });
 
 interface CellResult {
@@ -51,16 +60,22 @@ interface Executed {
   name: string;
   cells: CellResult[];
   html: string;
+  /** The folder the notebook ran in (its out/ holds what it wrote). */
+  dir: string;
   seconds: number;
 }
 
-/** Runs notebooks/NAME.ipynb with `tsfreeze run` (in its own folder, as Jupyter would) and reads the executed notebook back. */
+/** Runs notebooks/NAME.ipynb with `tsfreeze run` (in its own folder, as Jupyter would: a private copy with data/) and reads the executed notebook back. */
 function execute(name: string): Executed {
   if (!statSync(CLI, { throwIfNoEntry: false })) throw new Error(`${CLI} is missing: run npm run build (npm test does it)`);
+  const dir = join(work, name);
+  mkdirSync(dir);
+  copyFileSync(join(NOTEBOOKS, `${name}.ipynb`), join(dir, `${name}.ipynb`));
+  cpSync(join(NOTEBOOKS, 'data'), join(dir, 'data'), { recursive: true });
   const ipynb = join(out, `${name}.ipynb`);
   const html = join(out, `${name}.html`);
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [CLI, 'run', join(NOTEBOOKS, `${name}.ipynb`), '-o', ipynb, '--html', html, '--timeout', String(LIMIT_S)], {
+  const r = spawnSync(process.execPath, [CLI, 'run', join(dir, `${name}.ipynb`), '-o', ipynb, '--html', html, '--timeout', String(LIMIT_S)], {
     encoding: 'utf8', cwd: ROOT, timeout: (LIMIT_S + 60) * 1000,
   });
   const seconds = (performance.now() - t0) / 1000;
@@ -82,7 +97,7 @@ function execute(name: string): Executed {
     }
     return { source: Array.isArray(c.source) ? c.source.join('') : c.source, text: parts.join('\n'), mimes, errors, executed: c.execution_count !== null };
   });
-  return { name, cells, html, seconds };
+  return { name, cells, html, dir, seconds };
 }
 
 /** Common checks: every code cell ran without an error, in time. */
@@ -175,7 +190,7 @@ import sys; sys.dont_write_bytecode = True; sys.path.insert(0, sys.argv[1])
 import torch
 from make_checkpoints import StripesNet
 m = StripesNet(3)
-print(m.load_state_dict(torch.load(sys.argv[2], weights_only=True), strict=True))`, [join(NOTEBOOKS, 'data'), join(NOTEBOOKS, 'out', 'stripes_finetuned.pth')]);
+print(m.load_state_dict(torch.load(sys.argv[2], weights_only=True), strict=True))`, [join(NOTEBOOKS, 'data'), join(ex.dir, 'out', 'stripes_finetuned.pth')]);
   assert.match(loaded, /All keys matched successfully/);
 
   browser = await launching;
@@ -290,7 +305,9 @@ test('03 (seed 003): LeNet5 keys as the article prints them, save/load for infer
   const resume = cell(ex, 'const sameEpoch').text;
   const withState = Number(match(resume, /resumed with optimizer state: largest weight difference (\S+)/)[1]);
   const weightsOnly = Number(match(resume, /resumed with weights only: +largest weight difference (\S+)/)[1]);
-  assert.ok(withState < 1e-6 && weightsOnly > 1e-4, `resume: ${withState} with optimizer state, ${weightsOnly} without`);
+  // With the state, only rounding separates the runs (Adam's β powers recomputed on load), which an
+  // epoch sometimes amplifies to ~1e-5: far below one Adam step (lr 1e-3). Without it, ~1e-2.
+  assert.ok(withState < 1e-4 && weightsOnly > 100 * withState, `resume: ${withState} with optimizer state, ${weightsOnly} without`);
   assert.match(cell(ex, 'const transferDiff').text, /sameKeyOtherShape: \[\s*'fc\.5\.weight: \[10,84\] in LeNet5, \[64,84\] in LeNet6'/);
   const transfer = cell(ex, 'const lenet5Dict').text;
   assert.equal([...transfer.matchAll(/^成功初始化参数: /gm)].length, 8);
