@@ -1,9 +1,8 @@
 /** Jupyter connection files: which ports and key a kernel and its clients share. */
-import { open, rename, rm } from 'node:fs/promises';
+import { atomicWrite } from '../../lib/formats/atomic-write';
 import { existsSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
-import { basename, dirname, join } from 'node:path';
 
 export interface ConnectionInfo { transport: 'tcp' | 'ipc'; ip: string; shell_port: number; iopub_port: number; stdin_port: number; control_port: number; hb_port: number; key: string; signature_scheme: string; kernel_name?: string }
 
@@ -95,16 +94,5 @@ function ipcPorts(ip: string, n: number): number[] {
 
 /** Writes `text` readable by its owner only (the key is a secret), to a temporary name then renamed. */
 async function writePrivate(path: string, text: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now().toString(36)}`);
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, path);
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await atomicWrite(path, [Buffer.from(text)], { mode: 0o600 });
 }

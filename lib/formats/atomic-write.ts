@@ -2,10 +2,10 @@
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-/** Writes `chunks` to a temporary file beside `path`, flushes it to disk, then renames it over `path`. */
-export async function atomicWrite(path: string, chunks: Iterable<Uint8Array>): Promise<void> {
+/** Writes `chunks` to a temporary file beside `path`, flushes it to disk, then renames it over `path`; `mode` sets the new file's permissions (0o600 for secrets). */
+export async function atomicWrite(path: string, chunks: Iterable<Uint8Array>, opts: { mode?: number } = {}): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now().toString(36)}`);
-  const fh = await open(tmp, 'w');
+  const fh = await open(tmp, 'wx', opts.mode ?? 0o666);
   try {
     for (const c of chunks) {
       for (let done = 0; done < c.byteLength;) {

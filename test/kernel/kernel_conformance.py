@@ -9,6 +9,7 @@ import unittest
 from queue import Empty
 
 import jupyter_kernel_test
+from jupyter_cells import run_cell
 from jupyter_client.manager import start_new_kernel
 from jupyter_client.session import Session
 
@@ -60,19 +61,7 @@ class TsfreezeProtocolTests(unittest.TestCase):
 
     def run_cell(self, code, timeout=30, **kw):
         """Executes code; returns (reply content, iopub messages of that request until idle)."""
-        msg_id = self.kc.execute(code, **kw)
-        reply = self.kc.get_shell_msg(timeout=timeout)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = self.kc.get_shell_msg(timeout=timeout)
-        msgs = []
-        while True:
-            m = self.kc.get_iopub_msg(timeout=timeout)
-            if m["parent_header"].get("msg_id") != msg_id:
-                continue
-            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
-                break
-            msgs.append(m)
-        return reply["content"], msgs
+        return run_cell(self.kc, code, timeout, **kw)
 
     def test_execute_input_carries_execution_count(self):
         reply, msgs = self.run_cell("40 + 2")

@@ -8,6 +8,7 @@ import re
 import unittest
 
 from jupyter_client.manager import start_new_kernel
+from jupyter_cells import run_cell
 
 DP = "../fixtures/torch/dataparallel.pt"
 
@@ -47,19 +48,7 @@ class MagicsTests(unittest.TestCase):
     @classmethod
     def run_cell(cls, code, timeout=60):
         """Executes code; returns (reply content, iopub messages of that request until idle)."""
-        msg_id = cls.kc.execute(code)
-        reply = cls.kc.get_shell_msg(timeout=timeout)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = cls.kc.get_shell_msg(timeout=timeout)
-        msgs = []
-        while True:
-            m = cls.kc.get_iopub_msg(timeout=timeout)
-            if m["parent_header"].get("msg_id") != msg_id:
-                continue
-            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
-                break
-            msgs.append(m)
-        return reply["content"], msgs
+        return run_cell(cls.kc, code, timeout)
 
     def ok(self, code):
         """Runs a cell that must succeed; returns its bundles (display_data, then execute_result)."""
