@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { extname, isAbsolute, join } from 'node:path';
 import { atomicWrite } from '../../lib/formats/atomic-write';
 import { figureHtml, jsonFigure } from '../../lib/plot/bundle';
-import { plotlyScriptTag } from '../../lib/plot/plotlyjs';
+import { pageHead } from '../../lib/plot/page';
 import type { PlotlyFigure } from '../../lib/plot/figure';
 import { ansiToHtml } from './ansi';
 import { escapeHtml, renderMarkdown } from './markdown';
@@ -49,16 +49,8 @@ export function notebookHtml(nb: Notebook, opts: HtmlOptions = {}): string {
   const ctx = { plotIds: 0, hasPlotly: false, baseDir: opts.baseDir };
   const cells = nb.cells.map((c, i) => renderCell(c, i === opts.failedCell, ctx));
   return [
-    '<!doctype html>',
-    '<html lang="en">',
-    '<head>',
-    '<meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${escapeHtml(title)}</title>`,
-    `<style>${CSS}</style>`,
-    // Only pages with a Plotly figure carry plotly.js (about 1.5 MB); figures wait for it in a queue.
-    ...(ctx.hasPlotly ? [plotlyScriptTag()] : []),
-    '</head>',
+    // Only pages with a Plotly figure carry plotly.js; figures wait for it in a queue.
+    ...pageHead(title, CSS, ctx.hasPlotly),
     '<body>',
     '<main>',
     ...(opts.banner ? [`<div class="banner ${opts.banner.kind}">${escapeHtml(opts.banner.text)}</div>`] : []),

@@ -26,15 +26,7 @@ export function htmlPage(items: PageItem[], opts: HtmlPageOptions = {}): string 
     return `<section class="tsfreeze-figure">\n${figureHtml(jsonFigure(figure), { id: session.nextId(), svg })}\n</section>`;
   });
   return [
-    '<!doctype html>',
-    '<html lang="en">',
-    '<head>',
-    '<meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${escapeHtml(title)}</title>`,
-    '<style>body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;padding:0 16px;color:#222}section.tsfreeze-figure{margin:24px 0}</style>',
-    plotlyScriptTag(),
-    '</head>',
+    ...pageHead(title, 'body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;padding:0 16px;color:#222}section.tsfreeze-figure{margin:24px 0}', true),
     '<body>',
     `<h1>${escapeHtml(title)}</h1>`,
     ...body,
@@ -56,4 +48,19 @@ function isBundle(x: PageItem): x is MimeBundle {
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The lines of a standalone page up to </head>: title, style, and plotly.js inlined when `plotly` (about 1.5 MB). */
+export function pageHead(title: string, css: string, plotly: boolean): string[] {
+  return [
+    '<!doctype html>',
+    '<html lang="en">',
+    '<head>',
+    '<meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${escapeHtml(title)}</title>`,
+    `<style>${css}</style>`,
+    ...(plotly ? [plotlyScriptTag()] : []),
+    '</head>',
+  ];
 }
