@@ -118,7 +118,7 @@ test('HTML page: every output inline, plotly.js only when a figure needs it, not
   const tag = plotlyScriptTag();
   assert.equal(page.split(tag).length - 1, 1, 'plotly.js inlined exactly once');
   const html = page.replace(tag, '');
-  assert.match(html, /<title>My &lt;nb&gt;<\/title>/);
+  assert.match(html, /<title>My (&lt;|&#60;)nb(&gt;|&#62;)<\/title>/);
   assert.match(html, /<h1>Report<\/h1>/);
   assert.match(html, /<img src="data:image\/png;base64,iVBORw0KGgo=" alt="dot">/);
   assert.match(html, new RegExp(`<img src="data:image/png;base64,${Buffer.from('89504e470d0a1a0a', 'hex').toString('base64')}" alt="pic">`));
