@@ -255,3 +255,17 @@ test('isSoftwareAdapter: llvmpipe, lavapipe, SwiftShader, WARP and fallback adap
   assert.equal(isSoftwareAdapter({ vendor: 'amd', architecture: 'rdna-2', device: 'AMD Radeon RX 6800 (RADV NAVI21)', description: 'radv Mesa 23.0.4' }), false);
   assert.equal(isSoftwareAdapter({ vendor: 'intel', architecture: 'gen-12lp', description: 'Intel open-source Mesa driver: Mesa 22.3.6' }), false);
 });
+
+test('an error WebGPU reports only as an event is raised at the next read, then reads work again', { timeout: 60_000 }, async () => {
+  await setBackend('webgpu');
+  const device = (tf.backend() as unknown as { device: { createBuffer(d: { size: number; usage: number }): { destroy(): void } } }).device;
+  // MAP_READ may only be combined with COPY_DST: a validation error, reported as an 'uncapturederror' event.
+  const MAP_READ = 0x0001;
+  const STORAGE = 0x0080;
+  device.createBuffer({ size: 16, usage: MAP_READ | STORAGE });
+  const t = tf.tidy(() => tf.mul(tf.range(0, 4), 2));
+  assert.throws(() => t.dataSync(), /WebGPU reported an error while computing the tensor read back: .*usage/i);
+  const u = tf.tidy(() => tf.add(tf.range(0, 4), 1));
+  assert.deepEqual(Array.from(u.dataSync()), [1, 2, 3, 4]);
+  tf.dispose([t, u]);
+});
