@@ -51,3 +51,5 @@ export type { Displayable, DisplayHost } from './display/bundle';
 export { displayable, bundleOf, displaySymbol, displayHost, setDisplayHost } from './display/bundle';
 export type { TrainingView, TrainingViewFactory } from './train/view';
 export { setTrainingViewFactory, trainingViewFactory } from './train/view';
+export type { WebGPUActivation, DawnProbe, DawnProviderOptions, AdapterInfoLike } from './backend';
+export { defaultWebGPUProvider, createDawnWebGPUProvider, DEFAULT_PROBE, OPENGLES_PROBE, isSoftwareAdapter, describeAdapter } from './backend';
