@@ -16,6 +16,9 @@ import type { HistoryRequest } from './history';
 
 type Sock = zmq.Router;
 
+/** How long after binding the kernel waits for a first request before starting the TypeScript compiler anyway. */
+const WARM_UP_FALLBACK_MS = 1000;
+
 export class TsfreezeServer extends ZmqServer {
   private shellQueue: Promise<void> = Promise.resolve();
   private received = 0;
@@ -26,6 +29,11 @@ export class TsfreezeServer extends ZmqServer {
   private outputParent: Message | null = null;
   readonly streams: StreamForwarder;
   private closed = false;
+  private markBound!: () => void;
+  /** Resolves when every socket is bound: tslab's loops deliver a request as soon as shell is bound, and publishing its busy status while iopub still binds throws (the request would get no reply). */
+  private readonly bound = new Promise<void>((resolve) => { this.markBound = resolve; });
+  private warmTimer: NodeJS.Timeout | null = null;
+  private warmed = false;
 
   constructor(readonly kernel: TsfreezeHandler, configPath: string, private onExit: (code: number) => void = (c) => process.exit(c)) {
     super(kernel, configPath);
@@ -35,9 +43,18 @@ export class TsfreezeServer extends ZmqServer {
     });
   }
 
-  /** Binds the sockets, routes stdout/stderr and displays to the front end. */
+  /**
+   * Binds the sockets, routes stdout/stderr and displays to the front end. The TypeScript
+   * compiler is built once the first request has been answered (a client's kernel_info_request),
+   * or WARM_UP_FALLBACK_MS after binding when none came: building it blocks the process for most
+   * of a second, which a client waiting for its first kernel_info_reply need not wait for; a cell
+   * that comes first builds it itself.
+   */
   override async init(): Promise<void> {
     await super.init();
+    this.markBound();
+    this.warmTimer = setTimeout(() => this.warmUp(), WARM_UP_FALLBACK_MS);
+    this.warmTimer.unref();
     this.streams.install();
     const display = (bundle: MimeBundle, opts?: { id?: string; update?: boolean }) => this.display(bundle, opts);
     const host = { display };
@@ -80,6 +97,28 @@ export class TsfreezeServer extends ZmqServer {
 
   /** Every shell and control message arrives here (tslab's socket loops call it without awaiting). */
   override async handleShellMessage(sock: Sock, ...frames: Buffer[]): Promise<void> {
+    await this.bound;
+    try {
+      await this.dispatch(sock, frames);
+    } finally {
+      // setImmediate: the reply and the idle status have been handed to ZeroMQ, whose own thread sends them.
+      if (!this.warmed) setImmediate(() => this.warmUp());
+    }
+  }
+
+  private warmUp(): void {
+    if (this.warmed) return;
+    this.warmed = true;
+    if (this.warmTimer) clearTimeout(this.warmTimer);
+    try {
+      this.kernel.session.warmUp();
+    } catch (e) {
+      // Not fatal: the first cell tries again and shows the error.
+      this.streams.log(`tsfreeze kernel: could not start the TypeScript compiler: ${String((e as Error)?.stack ?? e)}`);
+    }
+  }
+
+  private async dispatch(sock: Sock, frames: Buffer[]): Promise<void> {
     let msg: Message;
     try {
       msg = decodeMessage(frames, this.connInfo.key);
