@@ -5,6 +5,7 @@
  */
 import { createExecutor, type ConverterSet, type Executor } from 'tslab/dist/executor';
 import { createConverter } from 'tslab/dist/converter';
+import { expandShorthands } from './shorthand';
 import { compileErrorOf, errorOf, type CellError, type CompileDiagnostic } from './errors';
 
 /** What running one piece of TypeScript gave. */
@@ -81,7 +82,7 @@ export class Session {
     this.capture = capture;
     let ok: boolean;
     try {
-      ok = await this.executor.execute(code);
+      ok = await this.executor.execute(expandShorthands(code));
     } catch (e) {
       ok = false;
       capture.thrown = { e };
