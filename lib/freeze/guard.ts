@@ -1,11 +1,21 @@
 /**
  * Frozen-weight guard: remember the exact values of every frozen weight and BatchNorm statistic
  * in the frozen set, then check that none has moved (DESIGN.md, "Frozen-weight guard").
+ *
+ * Values are compared bit for bit. checkFrozen() (what train()'s guard calls, up to every step)
+ * skips reading a weight whose variable still holds the storage that last matched the
+ * fingerprint, on backends where only a new storage can change its values (weight-storage.ts):
+ * a change through TF.js (assign, setWeights, an optimizer, BatchNorm's statistics) is still seen
+ * at once, at almost no cost. A full comparison of every value also runs whenever the last one
+ * is more than FULL_EVERY times its own duration ago, so that a write into a backend's memory
+ * behind TF.js's back is found too, soon, for at most about 1 % of the time.
  */
-import { hostOf } from '../model/state-dict-of';
-import { weightSlots, type ModelLike } from '../model/weights';
+import * as tf from '@tensorflow/tfjs';
+import { weightSlots, type ModelLike, type WeightSlot } from '../model/weights';
+import { bitwiseDiff } from './bitwise-diff';
 import { frozenKeys } from './registry';
 import { matcher, type Selector } from './selector';
+import { peekValues, storageToken } from './weight-storage';
 
 /** Exact copies of the values of frozen weights, by structural key. */
 export interface Fingerprint {
@@ -17,7 +27,7 @@ export interface FrozenChange {
   key: string;
   /** Largest absolute elementwise change (NaN when a value became or stopped being NaN; Infinity when the weight is gone or changed shape). */
   maxAbsChange: number;
-  /** Number of elements whose value differs. */
+  /** Number of elements whose bits differ (a NaN equals the same NaN; -0 differs from 0). */
   changedElements: number;
   changed: boolean;
 }
@@ -26,7 +36,7 @@ export interface FrozenChange {
 export class FrozenWeightError extends Error {
   readonly changes: FrozenChange[];
   constructor(changes: FrozenChange[]) {
-    const shown = changes.slice(0, 5).map((c) => `${c.key} (max |change| ${c.maxAbsChange === Infinity ? 'weight missing or reshaped' : c.maxAbsChange.toPrecision(3)}, ${c.changedElements} elements)`);
+    const shown = changes.slice(0, 5).map((c) => `${c.key} (max |change| ${describeChange(c.maxAbsChange)}, ${c.changedElements} elements)`);
     const more = changes.length > 5 ? `, and ${changes.length - 5} more` : '';
     const bn = changes.some((c) => /moving_(mean|variance)$/.test(c.key)) ? '; BatchNorm statistics moved: was the layer run in training mode without freeze(..., { bnStats: "freeze" })?' : '';
     super(`${changes.length} frozen weight${changes.length === 1 ? '' : 's'} changed: ${shown.join(', ')}${more}${bn}`);
@@ -35,16 +45,48 @@ export class FrozenWeightError extends Error {
   }
 }
 
+function describeChange(max: number): string {
+  if (max === Infinity) return 'weight missing or reshaped';
+  // Bits differ but no value moved: only zeros changed sign.
+  return max === 0 ? '0, a zero changed sign' : max.toPrecision(3);
+}
+
+/** How checkFrozen compares. */
+export interface CheckOptions {
+  /** Read and compare every value now, even of weights whose storage is unchanged (default: only when the periodic full comparison is due). */
+  full?: boolean;
+}
+
+/** A full comparison runs when the last one is more than this many times its own duration ago. */
+const FULL_EVERY = 100;
+
+/** What a fingerprint taken by fingerprint() knows beyond its values. */
+interface GuardState {
+  /** Per key: the variable and the storage token it had when its values last matched the fingerprint. */
+  matched: Map<string, { variable: tf.Variable; token: object }>;
+  /** When the last full comparison (or the fingerprint) ended, and how long it took (ms). */
+  lastFullAt: number;
+  lastFullMs: number;
+}
+
+const states = new WeakMap<Fingerprint, GuardState>();
+
 /** Copies the values of every weight in the frozen set (plus those `also` picks) for a later checkFrozen. */
 export function fingerprint(model: ModelLike, also?: Selector): Fingerprint {
+  const t0 = performance.now();
   const set = frozenKeys(model);
   const extra = also === undefined ? () => false : matcher(also);
   const entries = new Map<string, { shape: number[]; values: ArrayLike<number> }>();
+  const matched: GuardState['matched'] = new Map();
   for (const s of weightSlots(model)) {
     if (!set.has(s.key) && !extra(s.key, s.torchKey)) continue;
-    entries.set(s.key, { shape: [...s.shape], values: hostOf(s).data as ArrayLike<number> });
+    const token = storageToken(s.variable);
+    entries.set(s.key, { shape: [...s.shape], values: peekValues(s).slice() });
+    if (token !== undefined) matched.set(s.key, { variable: s.variable, token });
   }
   const fp = { entries };
+  const now = performance.now();
+  states.set(fp, { matched, lastFullAt: now, lastFullMs: now - t0 });
   lastTaken.set(model, fp);
   return fp;
 }
@@ -57,34 +99,52 @@ export function lastFingerprint(model: ModelLike): Fingerprint | undefined {
   return lastTaken.get(model);
 }
 
-/** How far each fingerprinted weight moved (every key, changed or not). */
+/** How far each fingerprinted weight moved (every key, changed or not); reads every value. */
 export function compareFrozen(model: ModelLike, fp: Fingerprint): FrozenChange[] {
-  const slots = new Map(weightSlots(model).map((s) => [s.key, s]));
+  return compare(model, fp, { full: true, all: true });
+}
+
+/** Throws FrozenWeightError naming every fingerprinted weight that moved, and by how much. */
+export function checkFrozen(model: ModelLike, fp: Fingerprint, opts: CheckOptions = {}): void {
+  const changed = compare(model, fp, { full: opts.full === true, all: false });
+  if (changed.length > 0) throw new FrozenWeightError(changed);
+}
+
+/** The changes of the fingerprinted weights: all of them, or only those that moved. */
+function compare(model: ModelLike, fp: Fingerprint, how: { full: boolean; all: boolean }): FrozenChange[] {
+  const t0 = performance.now();
+  const state = states.get(fp);
+  // A fingerprint built by hand (from a StateDict) has no state: every value is compared.
+  const full = how.full || state === undefined || t0 - state.lastFullAt > FULL_EVERY * state.lastFullMs;
+  const slots = new Map<string, WeightSlot>();
+  for (const s of weightSlots(model)) slots.set(s.key, s);
   const out: FrozenChange[] = [];
   for (const [key, then] of fp.entries) {
     const slot = slots.get(key);
-    if (!slot || slot.shape.join() !== then.shape.join()) {
+    if (!slot || !sameShape(slot.shape, then.shape)) {
       out.push({ key, maxAbsChange: Infinity, changedElements: then.values.length, changed: true });
       continue;
     }
-    const now = hostOf(slot).data as ArrayLike<number>;
-    let max = 0;
-    let n = 0;
-    for (let i = 0; i < now.length; i++) {
-      const a = then.values[i];
-      const b = now[i];
-      if (a === b || (a !== a && b !== b)) continue;
-      n++;
-      const d = Math.abs(b - a);
-      max = d !== d || max !== max ? NaN : Math.max(max, d);
+    const seen = state?.matched.get(key);
+    if (!full && seen !== undefined && seen.variable === slot.variable && storageToken(slot.variable) === seen.token) {
+      if (how.all) out.push({ key, maxAbsChange: 0, changedElements: 0, changed: false });
+      continue;
     }
-    out.push({ key, maxAbsChange: max, changedElements: n, changed: n > 0 });
+    const token = storageToken(slot.variable);
+    const d = bitwiseDiff(then.values, peekValues(slot));
+    if (d.changedElements > 0 || how.all) out.push({ key, ...d, changed: d.changedElements > 0 });
+    if (state !== undefined) {
+      if (d.changedElements === 0 && token !== undefined) state.matched.set(key, { variable: slot.variable, token });
+      else state.matched.delete(key);
+    }
+  }
+  if (full && state !== undefined) {
+    state.lastFullAt = performance.now();
+    state.lastFullMs = state.lastFullAt - t0;
   }
   return out;
 }
 
-/** Throws FrozenWeightError naming every fingerprinted weight that moved, and by how much. */
-export function checkFrozen(model: ModelLike, fp: Fingerprint): void {
-  const changed = compareFrozen(model, fp).filter((c) => c.changed);
-  if (changed.length > 0) throw new FrozenWeightError(changed);
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
