@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { checkFrozen, compareFrozen, fingerprint, freeze, FrozenWeightError } from '../../lib';
+import { checkFrozen, compareFrozen, fingerprint, freeze, FrozenWeightError, stateDictOf } from '../../lib';
+import { loadWasmBackend } from '../../lib/backend/wasm';
 import { trainableSlots } from '../../lib/freeze/registry';
 import { layersByKey } from '../../lib/freeze/freeze';
 import { unfreezeBatchNorm } from '../../lib/freeze/batchnorm';
@@ -112,4 +113,116 @@ test('lastFingerprint: the fingerprint train()\'s guard took is kept per model (
   assert.deepEqual([...taken.entries.keys()].sort(), [...mine.entries.keys()].sort());
   assert.equal(lastFingerprint(seqNet()), undefined, 'per model');
   tf.dispose([x, y]);
+});
+
+let wasmLoaded = false;
+/** Switches to `name`, loading tsfreeze's wasm backend the first time. */
+async function use(name: 'cpu' | 'wasm'): Promise<void> {
+  if (name === 'wasm' && !wasmLoaded) {
+    loadWasmBackend();
+    wasmLoaded = true;
+  }
+  assert.ok(await tf.setBackend(name), `could not set the ${name} backend`);
+}
+
+/** A float32 tensor with exactly these bits (NaN payloads and the sign of zero kept). */
+const fromBits = (bits: number[]): tf.Tensor1D => tf.tensor1d(new Float32Array(Int32Array.from(bits).buffer));
+
+const NAN = 0x7fc00000;
+const OTHER_NAN = 0x7fc00001;
+const MINUS_ZERO = 0x80000000 | 0;
+const ONE = 0x3f800000;
+
+for (const backend of ['cpu', 'wasm'] as const) {
+  test(`${backend}: compares bits: the same NaN is no change, another NaN or -0 for 0 is; new storage with the same bits is quiet`, async () => {
+    await use(backend);
+    const w = tf.variable(fromBits([NAN, 0, ONE]));
+    const model = { enc: { w } };
+    freeze(model, 'enc.*');
+    const fp = fingerprint(model);
+    w.assign(fromBits([NAN, 0, ONE]));
+    checkFrozen(model, fp);
+    w.assign(fromBits([NAN, MINUS_ZERO, ONE]));
+    const e = caught(() => checkFrozen(model, fp));
+    assert.deepEqual(e.changes, [{ key: 'enc.w', maxAbsChange: 0, changedElements: 1, changed: true }]);
+    assert.match(e.message, /^1 frozen weight changed: enc\.w \(max \|change\| 0, a zero changed sign, 1 elements\)$/);
+    w.assign(fromBits([OTHER_NAN, 0, ONE]));
+    assert.deepEqual(compareFrozen(model, fp), [{ key: 'enc.w', maxAbsChange: NaN, changedElements: 1, changed: true }]);
+    // A fingerprint built by hand from a state dict (as %checkfrozen --against does) is compared in full.
+    const snapshot = { entries: new Map([...stateDictOf(model)].map(([k, t]) => [k, { shape: t.shape, values: t.data as Float32Array }])) };
+    checkFrozen(model, snapshot);
+    w.assign(fromBits([OTHER_NAN, 0, 0x3f800001]));
+    assert.deepEqual(caught(() => checkFrozen(model, snapshot)).changes.map((c) => [c.key, c.changedElements]), [['enc.w', 1]]);
+    w.dispose();
+  });
+
+  test(`${backend}: setWeights with the same values is quiet, with changed ones caught at the next check; train() every step stays quiet, then stops at a tampered step`, async () => {
+    await use(backend);
+    const m = seqNet();
+    freeze(m, ['0', '1']);
+    const fp = fingerprint(m);
+    const conv = m.layers[0];
+    // getWeights() hands out the variables themselves: keep copies of their values.
+    const [kernel, bias] = conv.getWeights().map((t) => t.clone());
+    conv.setWeights([kernel, bias.clone()]);
+    checkFrozen(m, fp);
+    checkFrozen(m, fp);
+    conv.setWeights([kernel, tf.add(bias, tf.tensor1d([0, 0.25, 0, -0.5]))]);
+    const e = caught(() => checkFrozen(m, fp));
+    assert.deepEqual(e.changes, [{ key: '0.bias', maxAbsChange: 0.5, changedElements: 2, changed: true }]);
+    conv.setWeights([kernel, bias]);
+    checkFrozen(m, fp);
+
+    const { train: trainLoop } = await import('../../lib');
+    const x = tf.randomNormal([16, 8, 8, 1], 0, 1, 'float32', 5), y = tf.randomNormal([16, 2], 0, 1, 'float32', 6);
+    const opts = { loss: 'meanSquaredError' as const, epochs: 1, batchSize: 4, lr: 0.05, progress: false as const, guard: { every: 'step' as const } };
+    await trainLoop(m, { x, y }, opts);
+    const gamma = (m.layers[1].weights.find((w) => w.originalName.endsWith('gamma')) as unknown as { val: tf.Variable }).val;
+    let steps = 0;
+    await assert.rejects(trainLoop(m, { x, y }, {
+      ...opts,
+      onStep: () => {
+        if (++steps === 2) gamma.assign(tf.mul(gamma, 2));
+      },
+    }), (err: unknown) => err instanceof FrozenWeightError && /^1 frozen weight changed: 1\.gamma \(max \|change\| 1\.00, 4 elements\)$/.test(err.message));
+    assert.equal(steps, 2, 'stopped at the step that changed it');
+    tf.dispose([x, y]);
+  });
+}
+
+test('a write into the storage behind TF.js\'s back: cpu catches it at once; wasm with { full: true } and, soon, by itself', async () => {
+  await use('cpu');
+  const a = seqNet();
+  freeze(a, ['0', '1']);
+  const fpa = fingerprint(a);
+  const varOf = (m: tf.LayersModel, short: string) => (m.layers[0].weights.find((w) => w.originalName.endsWith(short)) as unknown as { val: tf.Variable }).val;
+  // On the cpu backend dataSync() hands out the variable's own array.
+  (varOf(a, 'bias').dataSync() as Float32Array)[3] = 0.125;
+  assert.deepEqual(caught(() => checkFrozen(a, fpa)).changes, [{ key: '0.bias', maxAbsChange: 0.125, changedElements: 1, changed: true }]);
+
+  await use('wasm');
+  const b = seqNet();
+  freeze(b, ['0', '1']);
+  const fpb = fingerprint(b);
+  checkFrozen(b, fpb, { full: true });
+  const kernel = varOf(b, 'kernel');
+  const heap = (tf.backend() as unknown as { typedArrayFromHeap(t: tf.TensorInfo): Float32Array }).typedArrayFromHeap(kernel);
+  const before = heap[5];
+  heap[5] = 4;
+  const changed = { key: '0.kernel', maxAbsChange: 4 - before, changedElements: 1, changed: true };
+  assert.deepEqual(caught(() => checkFrozen(b, fpb, { full: true })).changes, [changed]);
+  // The periodic full comparison: due at the latest 100 times its own duration after the last one.
+  const until = performance.now() + 5000;
+  let found: FrozenWeightError | undefined;
+  while (!found && performance.now() < until) {
+    await new Promise((r) => setTimeout(r, 10));
+    try {
+      checkFrozen(b, fpb);
+    } catch (err) {
+      assert.ok(err instanceof FrozenWeightError, String(err));
+      found = err;
+    }
+  }
+  assert.ok(found, 'the periodic full comparison did not find the write within 5 s');
+  assert.deepEqual(found.changes, [changed]);
 });
