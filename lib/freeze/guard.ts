@@ -4,11 +4,13 @@
  *
  * Values are compared bit for bit. checkFrozen() (what train()'s guard calls, up to every step)
  * skips reading a weight whose variable still holds the storage that last matched the
- * fingerprint, on backends where only a new storage can change its values (weight-storage.ts):
- * a change through TF.js (assign, setWeights, an optimizer, BatchNorm's statistics) is still seen
- * at once, at almost no cost. A full comparison of every value also runs whenever the last one
- * is more than FULL_EVERY times its own duration ago, so that a write into a backend's memory
- * behind TF.js's back is found too, soon, for at most about 1 % of the time.
+ * fingerprint, on backends where only a new storage can change its values (weight-storage.ts),
+ * and reuses the model's structure (which variable sits at which key) from the last full
+ * comparison: a change through TF.js (assign, setWeights, an optimizer, BatchNorm's statistics)
+ * is still seen at once, at almost no cost. A full comparison (walk the model, read every value)
+ * runs whenever the last one is more than FULL_EVERY times its own duration ago, so that a write
+ * into a backend's memory behind TF.js's back, or a layer swapped for another, is found too,
+ * within milliseconds, for about 1 % of the time.
  */
 import * as tf from '@tensorflow/tfjs';
 import { weightSlots, type ModelLike, type WeightSlot } from '../model/weights';
@@ -64,12 +66,21 @@ const FULL_EVERY = 100;
 interface GuardState {
   /** Per key: the variable and the storage token it had when its values last matched the fingerprint. */
   matched: Map<string, { variable: tf.Variable; token: object }>;
+  /** The model whose weights were last walked (by the last full comparison), and its weights by key. */
+  walked: WeakRef<object>;
+  slots: Map<string, WeightSlot>;
   /** When the last full comparison (or the fingerprint) ended, and how long it took (ms). */
   lastFullAt: number;
   lastFullMs: number;
 }
 
 const states = new WeakMap<Fingerprint, GuardState>();
+
+function slotsByKey(model: ModelLike): Map<string, WeightSlot> {
+  const slots = new Map<string, WeightSlot>();
+  for (const s of weightSlots(model)) slots.set(s.key, s);
+  return slots;
+}
 
 /** Copies the values of every weight in the frozen set (plus those `also` picks) for a later checkFrozen. */
 export function fingerprint(model: ModelLike, also?: Selector): Fingerprint {
@@ -78,7 +89,8 @@ export function fingerprint(model: ModelLike, also?: Selector): Fingerprint {
   const extra = also === undefined ? () => false : matcher(also);
   const entries = new Map<string, { shape: number[]; values: ArrayLike<number> }>();
   const matched: GuardState['matched'] = new Map();
-  for (const s of weightSlots(model)) {
+  const slots = slotsByKey(model);
+  for (const s of slots.values()) {
     if (!set.has(s.key) && !extra(s.key, s.torchKey)) continue;
     const token = storageToken(s.variable);
     entries.set(s.key, { shape: [...s.shape], values: peekValues(s).slice() });
@@ -86,7 +98,7 @@ export function fingerprint(model: ModelLike, also?: Selector): Fingerprint {
   }
   const fp = { entries };
   const now = performance.now();
-  states.set(fp, { matched, lastFullAt: now, lastFullMs: now - t0 });
+  states.set(fp, { matched, walked: new WeakRef(model), slots, lastFullAt: now, lastFullMs: now - t0 });
   lastTaken.set(model, fp);
   return fp;
 }
@@ -116,8 +128,14 @@ function compare(model: ModelLike, fp: Fingerprint, how: { full: boolean; all: b
   const state = states.get(fp);
   // A fingerprint built by hand (from a StateDict) has no state: every value is compared.
   const full = how.full || state === undefined || t0 - state.lastFullAt > FULL_EVERY * state.lastFullMs;
-  const slots = new Map<string, WeightSlot>();
-  for (const s of weightSlots(model)) slots.set(s.key, s);
+  // Between full comparisons the model's structure (which variable sits at which key) is taken
+  // as last walked: walking it costs more than the rest of a quick check.
+  const reuse = !full && state !== undefined && state.walked.deref() === model;
+  const slots = reuse ? state.slots : slotsByKey(model);
+  if (state !== undefined && !reuse) {
+    state.walked = new WeakRef(model);
+    state.slots = slots;
+  }
   const out: FrozenChange[] = [];
   for (const [key, then] of fp.entries) {
     const slot = slots.get(key);
