@@ -53,3 +53,4 @@ export type { TrainingView, TrainingViewFactory } from './train/view';
 export { setTrainingViewFactory, trainingViewFactory } from './train/view';
 export type { WebGPUActivation, DawnProbe, DawnProviderOptions, AdapterInfoLike } from './backend';
 export { defaultWebGPUProvider, createDawnWebGPUProvider, DEFAULT_PROBE, OPENGLES_PROBE, isSoftwareAdapter, describeAdapter } from './backend';
+export type { CheckOptions } from './freeze/guard';

@@ -12,7 +12,7 @@
  * into a backend's memory behind TF.js's back, or a layer swapped for another, is found too,
  * within milliseconds, for about 1 % of the time.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { weightSlots, type ModelLike, type WeightSlot } from '../model/weights';
 import { bitwiseDiff } from './bitwise-diff';
 import { frozenKeys } from './registry';
