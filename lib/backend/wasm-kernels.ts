@@ -30,6 +30,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { lazyKernel } from './wasm-lazy';
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = tf.NamedAttrMap;
@@ -719,15 +720,36 @@ function rowBroadcast(aShape: number[], bShape: number[]): { bigIsA: boolean; ro
 
 type WasmKernel = (args: { inputs: Inputs; backend: BackendWasm; attrs: Attrs }) => TensorInfo;
 
+/**
+ * The output shape of a convolution's gradient, to compute it on first use (lib/backend/
+ * wasm-lazy.ts): float32 NHWC only, else null (run now). The convolution's geometry is checked
+ * here, so that bad arguments still fail where the kernel is called.
+ */
+function gradientShape(kind: 'conv' | 'depthwise', of: 'input' | 'filter') {
+  return ({ inputs, attrs }: { inputs: Inputs; attrs: Attrs }): number[] | null => {
+    if (attrs.dataFormat === 'NCHW' || Object.values(inputs).some((t) => t.dtype !== 'float32')) return null;
+    const shape = (of === 'input' ? attrs.inputShape : attrs.filterShape) as Shape4;
+    const xShape = of === 'input' ? shape : inputs.x.shape as Shape4;
+    const filterShape = of === 'filter' ? shape : inputs.filter.shape as Shape4;
+    if (kind === 'depthwise') depthwiseInfo(xShape, filterShape, attrs);
+    else {
+      tf.backend_util.computeConv2DInfo(
+        xShape, filterShape, attrs.strides as [number, number], 1, attrs.pad as Pad,
+        attrs.dimRoundingMode as Rounding, false, 'channelsLast');
+    }
+    return shape.slice();
+  };
+}
+
 const ADDED: Record<(typeof ADDED_WASM_KERNELS)[number], WasmKernel> = {
-  Conv2DBackpropFilter: conv2DBackpropFilter,
-  DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput,
-  DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter,
+  Conv2DBackpropFilter: lazyKernel(conv2DBackpropFilter, gradientShape('conv', 'filter')),
+  DepthwiseConv2dNativeBackpropInput: lazyKernel(depthwiseBackpropInput, gradientShape('depthwise', 'input')),
+  DepthwiseConv2dNativeBackpropFilter: lazyKernel(depthwiseBackpropFilter, gradientShape('depthwise', 'filter')),
   UnsortedSegmentSum: unsortedSegmentSum,
 };
 
 const REPLACED: Record<(typeof REPLACED_WASM_KERNELS)[number], WasmKernel> = {
-  Conv2DBackpropInput: conv2DBackpropInput,
+  Conv2DBackpropInput: lazyKernel(conv2DBackpropInput, gradientShape('conv', 'input')),
   BatchMatMul: batchMatMul,
   MaxPoolGrad: maxPoolGrad,
   Tile: tile,

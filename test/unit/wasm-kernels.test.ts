@@ -11,6 +11,7 @@ import {
   ADDED_WASM_KERNELS, REPLACED_WASM_KERNELS, registerWasmTrainingKernels, unregisterWasmTrainingKernels,
 } from '../../lib/backend/wasm-kernels';
 import { loadWasmBackend } from '../../lib/backend/wasm';
+import { lazyCounts } from '../../lib/backend/wasm-lazy';
 
 tf.env().set('PROD', true); // no "Hi there" banner, no NaN checks
 
@@ -408,6 +409,68 @@ test('depthwise, separable, strided and embedding layers train on wasm with cpu 
   const got = await run('wasm');
   const want = await run('cpu');
   close('embedding grad', { shape: [28], dtype: 'float32', data: got }, { shape: [28], dtype: 'float32', data: want });
+});
+
+test('a fused conv\'s input gradient, never read, is never computed; its inputs are released', async () => {
+  const run = async (backend: string): Promise<{ filter: Float32Array; bias: Float32Array }> => {
+    assert.ok(await tf.setBackend(backend));
+    const x = tf.tensor(values({ shape: [3, 9, 9, 2] }, 1), [3, 9, 9, 2]) as tf.Tensor4D;
+    const filter = tf.variable(tf.tensor(values({ shape: [3, 3, 2, 4] }, 2), [3, 3, 2, 4]));
+    const bias = tf.variable(tf.tensor(values({ shape: [4] }, 3), [4]));
+    // conv + bias + a separate loss: TF.js's fused conv, whose gradient returns dx with dW and db.
+    const { grads } = tf.variableGrads(
+      () => tf.sum(tf.square(tf.fused.conv2d({ x, filter: filter as tf.Tensor4D, bias, strides: 1, pad: 'same' }))) as tf.Scalar, [filter, bias]);
+    const out = { filter: (grads[filter.name].dataSync() as Float32Array).slice(), bias: (grads[bias.name].dataSync() as Float32Array).slice() };
+    tf.dispose([x, filter, bias, ...Object.values(grads)]);
+    return out;
+  };
+  await wasmReady();
+  await run('wasm'); // warm-up: hooks installed, kernels compiled
+  // TF.js's fused conv gradient itself leaves a few tensors behind (on cpu too): count buffers
+  // that no tensor holds, and the backend's buffers against the engine's count.
+  const unheld = (): number => tf.memory().numDataBuffers - tf.memory().numTensors;
+  const before = { ...lazyCounts, unheld: unheld(), buffers: tf.memory().numDataBuffers, ids: tf.backend().numDataIds() };
+  const got = await run('wasm');
+  assert.equal(lazyCounts.dropped - before.dropped, 1, 'the input gradient was dropped unused');
+  assert.equal(lazyCounts.computed - before.computed, 1, 'the filter gradient was computed (read back)');
+  assert.equal(unheld(), before.unheld, 'no buffer outlives the step (inputs kept for the lazy kernels were released)');
+  assert.equal(tf.backend().numDataIds() - before.ids, tf.memory().numDataBuffers - before.buffers, 'the backend frees what the engine counts as freed');
+  const want = await run('cpu');
+  close('filter grad', { shape: [72], dtype: 'float32', data: got.filter }, { shape: [72], dtype: 'float32', data: want.filter });
+  close('bias grad', { shape: [4], dtype: 'float32', data: got.bias }, { shape: [4], dtype: 'float32', data: want.bias });
+});
+
+test('a lazy gradient is computed when a kernel uses it, and from its inputs even after they were disposed', async () => {
+  const [n, h, w, ci, co, kh, kw, strides, pad] = [2, 9, 9, 3, 4, 3, 3, 2, 'same'] as const;
+  const filterShape = [kh, kw, ci, co];
+  const dyShape = tf.backend_util.computeConv2DInfo([n, h, w, ci], filterShape as [number, number, number, number], strides, 1, pad).outShape;
+  const run = async (backend: string): Promise<Float32Array[]> => {
+    assert.ok(await tf.setBackend(backend));
+    const dy = tf.tensor(values({ shape: dyShape }, 4), dyShape);
+    const filter = tf.tensor(values({ shape: filterShape }, 5), filterShape);
+    const x = tf.tensor(values({ shape: [n, h, w, ci] }, 6), [n, h, w, ci]);
+    const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, { inputShape: [n, h, w, ci], strides, pad, dataFormat: 'NHWC' }) as tf.Tensor;
+    const dW = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { filterShape, strides, pad, dataFormat: 'NHWC' }) as tf.Tensor;
+    tf.dispose([dy, filter, x]);
+    const used = tf.tidy(() => tf.mul(dx, 2)); // dx used by a kernel first
+    const out = [(used.dataSync() as Float32Array).slice(), (dW.dataSync() as Float32Array).slice()];
+    tf.dispose([dx, dW, used]);
+    return out;
+  };
+  await wasmReady();
+  const buffers = tf.memory().numDataBuffers;
+  const ids = tf.backend().numDataIds();
+  const got = await run('wasm');
+  assert.equal(tf.memory().numDataBuffers, buffers);
+  assert.equal(tf.backend().numDataIds(), ids);
+  const want = await run('cpu');
+  close('2 * dx', { shape: [got[0].length], dtype: 'float32', data: got[0] }, { shape: [want[0].length], dtype: 'float32', data: want[0] });
+  close('dW', { shape: [got[1].length], dtype: 'float32', data: got[1] }, { shape: [want[1].length], dtype: 'float32', data: want[1] });
+  // Bad arguments still fail where the kernel is called, not where its output is first used.
+  assert.ok(await tf.setBackend('wasm'));
+  const dy = tf.zeros(dyShape);
+  assert.throws(() => tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.zeros([n, h, w, ci + 1]), dy }, { filterShape, strides, pad: 'bogus', dataFormat: 'NHWC' }));
+  dy.dispose();
 });
 
 test('registering is idempotent; unregistering restores the backend\'s own kernels', async () => {
