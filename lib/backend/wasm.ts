@@ -1,11 +1,13 @@
 /**
  * Loading TF.js's WebAssembly backend in Node: the package is required lazily (importing it
  * registers a 'wasm' backend with TF.js, which would change what TF.js picks by default), its
- * binaries are located through require.resolve, and the training kernels are registered.
+ * binaries are located through require.resolve, its threaded build is enabled when
+ * TSFREEZE_WASM_THREADS asks for more than one thread, and the training kernels are registered.
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmTrainingKernels, type WasmKernelOptions, type WasmKernelReport } from './wasm-kernels';
+import { enableWasmThreads, wasmThreadsWanted } from './wasm-threads';
 
 export const WASM_PACKAGE = '@tensorflow/tfjs-backend-wasm';
 
@@ -28,6 +30,9 @@ export function loadWasmBackend(options: WasmKernelOptions = {}): { module: Wasm
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(WASM_PACKAGE) as WasmModule;
     mod.setWasmPaths(wasmBinaryDir() + path.sep);
+    // Before the backend is first initialised (findBackend would initialise it): it starts
+    // XNNPACK's threads then.
+    if (tf.engine().registry.wasm == null) enableWasmThreads(mod, wasmThreadsWanted());
     wasmModule = mod;
   }
   if (kernels == null) kernels = registerWasmTrainingKernels(options);

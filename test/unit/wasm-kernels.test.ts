@@ -5,6 +5,8 @@
  */
 import { mulberry32 as rng } from '../../lib/train/data';
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -471,6 +473,49 @@ test('a lazy gradient is computed when a kernel uses it, and from its inputs eve
   const dy = tf.zeros(dyShape);
   assert.throws(() => tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.zeros([n, h, w, ci + 1]), dy }, { filterShape, strides, pad: 'bogus', dataFormat: 'NHWC' }));
   dy.dispose();
+});
+
+/** A conv net's gradients on seeded data, as a function body of (tf, rng): run here and in a child process. */
+const CONV_GRADS = `
+  const fill = (shape, seed) => { const r = rng(seed); return tf.tensor(Float32Array.from({ length: shape.reduce((p, d) => p * d, 1) }, () => r() * 2 - 1), shape); };
+  const x = fill([4, 12, 12, 3], 1);
+  const vars = [fill([3, 3, 3, 8], 2), fill([8], 3), fill([3, 3, 8, 6], 4), fill([6 * 6 * 6, 5], 5)].map((t) => tf.variable(t));
+  const [w1, b1, w2, w3] = vars;
+  const { grads } = tf.variableGrads(() => {
+    const h1 = tf.relu(tf.fused.conv2d({ x, filter: w1, bias: b1, strides: 1, pad: 'same' }));
+    const h2 = tf.relu(tf.conv2d(tf.maxPool(h1, 2, 2, 'valid'), w2, 1, 'same'));
+    return tf.sum(tf.square(tf.matMul(tf.reshape(h2, [4, -1]), w3)));
+  }, vars);
+  const out = vars.map((v) => Array.from(grads[v.name].dataSync()));
+  tf.dispose([x, ...vars, ...Object.values(grads)]);
+  return out;
+`;
+
+test('TSFREEZE_WASM_THREADS=2 starts the threaded build: same gradients, and the process still exits by itself', async () => {
+  await wasmReady();
+  const want = new Function('tf', 'rng', CONV_GRADS)(tf, rng) as number[][];
+  const lib = path.resolve(__dirname, '../../lib');
+  const child = `
+    const tf = require('@tensorflow/tfjs');
+    const { setBackend } = require(${JSON.stringify(path.join(lib, 'backend/select.ts'))});
+    const { mulberry32: rng } = require(${JSON.stringify(path.join(lib, 'train/data.ts'))});
+    tf.env().set('PROD', true);
+    setBackend('wasm').then((info) => {
+      const grads = new Function('tf', 'rng', ${JSON.stringify(CONV_GRADS)})(tf, rng);
+      process.stdout.write(JSON.stringify({ threads: info.threads, reason: info.reason, grads }));
+    });
+  `;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', child], {
+    encoding: 'utf8', timeout: 60_000, env: { ...process.env, TSFREEZE_WASM_THREADS: '2' },
+  });
+  assert.equal(run.signal, null, `the child did not exit by itself within 60 s (workers keeping it alive?): ${run.stderr}`);
+  assert.equal(run.status, 0, run.stderr);
+  assert.doesNotMatch(run.stderr, /did not start/, 'the threaded build fell back to one thread');
+  const got = JSON.parse(run.stdout) as { threads: number; reason: string; grads: number[][] };
+  assert.equal(got.threads, 2, got.reason);
+  assert.match(got.reason, /2 threads/);
+  want.forEach((w, i) => close(`grad ${i}`, { shape: [got.grads[i].length], dtype: 'float32', data: Float32Array.from(got.grads[i]) },
+    { shape: [w.length], dtype: 'float32', data: Float32Array.from(w) }, 1e-5, true));
 });
 
 test('registering is idempotent; unregistering restores the backend\'s own kernels', async () => {
