@@ -180,6 +180,12 @@ test('MaxPoolGrad matches cpu, ties and all-negative windows included', async ()
     [[1, 9, 9, 2], 3, 1, 'valid', undefined],
     [[3, 6, 6, 1], 2, 1, 'same', 2],
     [[2, 10, 10, 6], 3, 3, 'valid', undefined],
+    // windows that do not overlap and at least 4 channels: the WebAssembly SIMD path
+    [[2, 8, 8, 4], 2, 2, 'valid', 3],
+    [[2, 7, 7, 6], 2, 2, 'same', 3],
+    [[2, 9, 9, 5], 3, 3, 'same', undefined],
+    [[1, 8, 11, 8], 2, 3, 'valid', 2], // stride 3 > window 2: some inputs in no window
+    [[3, 6, 6, 16], 2, 2, 'valid', undefined],
   ];
   for (const [shape, filterSize, strides, pad, ints] of cases) {
     for (const negate of [false, true]) {
