@@ -91,6 +91,9 @@ export const I = {
   f32x4lane: (lane: number): Code => [...simd(0x1f), lane],
   f32x4gt: simd(0x44), bitselect: simd(0x52),
   f32x4add: simd(0xe4), i32x4add: simd(0xae),
+  /** Two floats into the low half of a v128 (the high half zeroed). */
+  load64zero: (offset = 0): Code => [...simd(0x5d), ...memarg(3, offset)],
+  f64x2promoteLow: simd(0x5f), f64x2add: simd(0xf0),
   // control
   block: (...body: Code[]): Code => [0x02, 0x40, ...body.flat(), 0x0b],
   loop: (...body: Code[]): Code => [0x03, 0x40, ...body.flat(), 0x0b],

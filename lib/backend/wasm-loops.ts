@@ -1,7 +1,8 @@
 /**
  * WebAssembly loops over the wasm backend's memory, for the kernels of wasm-kernels.ts whose
- * work is data movement rather than arithmetic XNNPACK could do: the max-pool gradient and the
- * scatter-add that turns a matrix product into a convolution's input gradient (col2im).
+ * work is data movement rather than arithmetic XNNPACK could do: the max-pool gradient, the
+ * scatter-add that turns a matrix product into a convolution's input gradient (col2im), and
+ * column sums (bias gradients).
  *
  * The module is built once per backend (it imports that backend's memory) and compiled
  * synchronously (it is a few hundred bytes). Every pointer is a byte offset into the backend's
@@ -146,11 +147,30 @@ const col2im = fn('col2im',
     );
   });
 
+/**
+ * acc[k] += x[b * period + k] (as float64) for every block b < blocks and k < period, period
+ * even: the column sums of a [rows, cols] matrix when period is a multiple of cols.
+ */
+const sumBlocks = fn('sumBlocks', ['x', 'acc', 'blocks', 'period'], { src: 'i32', end: 'i32', a: 'i32', stop: 'i32' }, (v) => seq(
+  get(v.x), set(v.src),
+  get(v.blocks), get(v.period), I.mul, i32(2), I.shl, get(v.x), I.add, set(v.end),
+  get(v.period), i32(3), I.shl, get(v.acc), I.add, set(v.stop),
+  I.block(I.loop(
+    get(v.src), get(v.end), I.ge, I.brIf(1),
+    forRange(v.a, get(v.acc), get(v.stop), i32(16),
+      get(v.a), get(v.a), I.load(), get(v.src), I.load64zero(), I.f64x2promoteLow, I.f64x2add, I.store(),
+      get(v.src), i32(8), I.add, set(v.src),
+    ),
+    I.br(0),
+  )),
+));
+
 export interface WasmLoops {
   maxPoolGrad(x: number, dy: number, dx: number, n: number, h: number, w: number, c: number, oh: number, ow: number,
     kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
   col2im(cols: number, dx: number, n: number, h: number, w: number, ci: number, oh: number, ow: number,
     kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
+  sumBlocks(x: number, acc: number, blocks: number, period: number): void;
 }
 
 /** The part of the WebAssembly API used here (the project's TypeScript lib has no WebAssembly types). */
@@ -178,7 +198,7 @@ export function wasmLoops(backend: BackendWasm): WasmLoops {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
   let compiledModule = compiled.get(shared);
   if (!compiledModule) {
-    compiledModule = new WA.Module(buildModule([maxPoolGrad, col2im], shared));
+    compiledModule = new WA.Module(buildModule([maxPoolGrad, col2im, sumBlocks], shared));
     compiled.set(shared, compiledModule);
   }
   loops = new WA.Instance(compiledModule, { env: { memory } }).exports as WasmLoops;

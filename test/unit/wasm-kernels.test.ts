@@ -269,6 +269,9 @@ test('Sum and Mean over leading axes match cpu; other reductions still work', as
     [[4, 5, 6, 3], [3], true, 'float32'],
     [[4, 5, 6], [0, 1, 2], false, 'float32'],
     [[4, 5, 6], [0, 1], false, 'int32'],
+    [[1, 5], 0, false, 'float32'], // fewer values than one SIMD block: all in the tail
+    [[11, 1], 0, true, 'float32'],
+    [[64, 10, 10, 16], [0, 1, 2], false, 'float32'],
   ];
   for (const [shape, axis, keepDims, dtype] of cases) {
     for (const kernel of ['Sum', 'Mean']) {
