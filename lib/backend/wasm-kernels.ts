@@ -156,6 +156,20 @@ function conv2DBackpropFilter(args: { inputs: Inputs; backend: BackendWasm; attr
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const top = info.padInfo.top;
   const left = info.padInfo.left;
+  const pixels = info.batchSize * oh * ow;
+  if (ci === 1 && sh === 1 && sw === 1 && kh * kw * pixels <= MAX_PATCH_FLOATS) {
+    // One input channel (a grayscale network's first layer): dW = colsT [kh * kw, pixels] x
+    // dy [pixels, Co], a single XNNPACK product with no transposes (the convolution below
+    // transposes dy and packs it twice).
+    const colsT = backend.makeOutput([1, kh * kw, pixels], 'float32');
+    wasmLoops(backend).im2colT1(ptr(backend, x), ptr(backend, colsT), info.batchSize, h, w, oh, ow, kh, kw, top, left);
+    const b = call(backend, 'Reshape', { x: dy }, { shape: [1, pixels, co] });
+    const product = kernelFunc('BatchMatMul')({ inputs: { a: colsT, b }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+    free(backend, colsT, b);
+    const out = call(backend, 'Reshape', { x: product }, { shape: filterShape });
+    free(backend, product);
+    return out;
+  }
   // Bottom/right padding that makes the output exactly kh x kw; negative means the last rows of
   // x are never read (valid padding with a stride that does not divide): compute them, slice.
   const bottom = kh + (oh - 1) * sh - h - top;

@@ -1,8 +1,8 @@
 /**
  * WebAssembly loops over the wasm backend's memory, for the kernels of wasm-kernels.ts whose
  * work is data movement rather than arithmetic XNNPACK could do: the max-pool gradient, the
- * scatter-add that turns a matrix product into a convolution's input gradient (col2im), and
- * column sums (bias gradients).
+ * scatter-add that turns a matrix product into a convolution's input gradient (col2im), the
+ * patch matrix of a one-channel image (im2col) and column sums (bias gradients).
  *
  * The module is built once per backend (it imports that backend's memory) and compiled
  * synchronously (it is a few hundred bytes). Every pointer is a byte offset into the backend's
@@ -148,6 +148,58 @@ const col2im = fn('col2im',
   });
 
 /**
+ * The transposed patch matrix of a one-channel image for a stride-1 convolution:
+ * colsT[i * kw + j, (b * oh + y) * ow + z] = x[b, y + i - top, z + j - left] (0 outside the
+ * image). With it, the filter gradient of a network's first (grayscale) layer is one matrix
+ * product colsT x dy.
+ */
+const im2colT1 = fn('im2colT1', ['x', 'colsT', 'n', 'h', 'w', 'oh', 'ow', 'kh', 'kw', 'top', 'left'],
+  { i: 'i32', j: 'i32', b: 'i32', y: 'i32', r: 'i32', z0: 'i32', z1: 'i32', t: 'i32', len: 'i32', src: 'i32', dst: 'i32', end: 'i32' },
+  (v) => {
+    // dst[0..len) = src[0..len) (byte pointers; len in floats)
+    const copyRun = seq(
+      get(v.len), i32(2), I.shl, get(v.dst), I.add, set(v.end),
+      I.block(I.loop(
+        get(v.dst), i32(16), I.add, get(v.end), I.gt, I.brIf(1),
+        get(v.dst), get(v.src), I.load(), I.store(),
+        get(v.dst), i32(16), I.add, set(v.dst), get(v.src), i32(16), I.add, set(v.src),
+        I.br(0),
+      )),
+      I.block(I.loop(
+        get(v.dst), get(v.end), I.ge, I.brIf(1),
+        get(v.dst), get(v.src), I.f32load(), I.f32store(),
+        get(v.dst), i32(4), I.add, set(v.dst), get(v.src), i32(4), I.add, set(v.src),
+        I.br(0),
+      )),
+    );
+    return seq(
+      get(v.colsT), i32(0), get(v.kh), get(v.kw), I.mul, get(v.n), I.mul, get(v.oh), I.mul, get(v.ow), I.mul, i32(2), I.shl, I.fill,
+      forRange(v.i, i32(0), get(v.kh), i32(1),
+        forRange(v.j, i32(0), get(v.kw), i32(1),
+          // z0..z1: the output columns whose tap j falls inside the image
+          get(v.left), get(v.j), I.sub, set(v.t), atLeastZero(v.t), set(v.z0),
+          get(v.w), get(v.j), I.sub, get(v.left), I.add, set(v.t), atMost(v.t, v.ow), set(v.z1),
+          get(v.z1), get(v.z0), I.sub, set(v.len),
+          forRange(v.b, i32(0), get(v.n), i32(1),
+            forRange(v.y, i32(0), get(v.oh), i32(1),
+              get(v.y), get(v.i), I.add, get(v.top), I.sub, set(v.r),
+              get(v.r), i32(0), I.ge, get(v.r), get(v.h), I.lt, I.and, get(v.len), i32(0), I.gt, I.and,
+              I.if(
+                // dst = colsT + ((i * kw + j) * n * oh * ow + (b * oh + y) * ow + z0) * 4
+                get(v.i), get(v.kw), I.mul, get(v.j), I.add, get(v.n), I.mul, get(v.oh), I.mul, get(v.ow), I.mul,
+                get(v.b), get(v.oh), I.mul, get(v.y), I.add, get(v.ow), I.mul, I.add, get(v.z0), I.add, i32(2), I.shl, get(v.colsT), I.add, set(v.dst),
+                // src = x + ((b * h + r) * w + z0 + j - left) * 4
+                get(v.b), get(v.h), I.mul, get(v.r), I.add, get(v.w), I.mul, get(v.z0), I.add, get(v.j), I.add, get(v.left), I.sub, i32(2), I.shl, get(v.x), I.add, set(v.src),
+                copyRun,
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  });
+
+/**
  * acc[k] += x[b * period + k] (as float64) for every block b < blocks and k < period, period
  * even: the column sums of a [rows, cols] matrix when period is a multiple of cols.
  */
@@ -171,6 +223,7 @@ export interface WasmLoops {
   col2im(cols: number, dx: number, n: number, h: number, w: number, ci: number, oh: number, ow: number,
     kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
   sumBlocks(x: number, acc: number, blocks: number, period: number): void;
+  im2colT1(x: number, colsT: number, n: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, top: number, left: number): void;
 }
 
 /** The part of the WebAssembly API used here (the project's TypeScript lib has no WebAssembly types). */
@@ -198,7 +251,7 @@ export function wasmLoops(backend: BackendWasm): WasmLoops {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
   let compiledModule = compiled.get(shared);
   if (!compiledModule) {
-    compiledModule = new WA.Module(buildModule([maxPoolGrad, col2im, sumBlocks], shared));
+    compiledModule = new WA.Module(buildModule([maxPoolGrad, col2im, sumBlocks, im2colT1], shared));
     compiled.set(shared, compiledModule);
   }
   loops = new WA.Instance(compiledModule, { env: { memory } }).exports as WasmLoops;

@@ -111,6 +111,7 @@ const CONV_CASES: [number, number, number, number, number, number, number, numbe
   [3, 9, 8, 1, 4, 3, 2, 2, 'valid'],
   [2, 8, 8, 1, 1, 5, 5, 1, 'valid'],
   [2, 7, 6, 2, 3, 3, 2, 2, [[0, 0], [1, 2], [0, 1], [0, 0]]],
+  [2, 7, 6, 1, 3, 3, 4, 1, [[0, 0], [2, 1], [0, 3], [0, 0]]], // one channel, stride 1: the patch-matrix path of Conv2DBackpropFilter
 ];
 
 function convShapes(c: (typeof CONV_CASES)[number]): { x: number[]; filter: number[]; dy: number[] } {
