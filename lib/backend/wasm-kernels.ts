@@ -9,12 +9,17 @@
  * wrong:
  *
  * - `Conv2DBackpropFilter`, `Conv2DBackpropInput`: rewritten as forward convolutions, which the
- *   backend runs through XNNPACK (SIMD). Its own `Conv2DBackpropInput` is a scalar loop.
+ *   backend runs through XNNPACK (SIMD), or as XNNPACK matrix products with a patch matrix where
+ *   the convolution would mostly multiply padding (wasm-loops.ts builds and scatters patches).
+ *   Its own `Conv2DBackpropInput` is a scalar loop. Both, and the depthwise backprops, run when
+ *   their output is first used (wasm-lazy.ts): a gradient TF.js computes and throws away, such
+ *   as a fused conv's input gradient in a network's first layer, costs nothing.
  * - `BatchMatMul` with `transposeA`/`transposeB` (both dense-layer gradients): the backend sends
  *   every transposed product to a scalar loop with strided reads; here the operands are
  *   transposed first so that the product takes the XNNPACK path.
  * - `MaxPoolGrad`: the backend's own sends the gradient of an all-negative window to the wrong
- *   pixel and takes the last of tied maxima; here the first, as TensorFlow and the cpu backend.
+ *   pixel and takes the last of tied maxima; here the first, as TensorFlow and the cpu backend,
+ *   by a branch-free SIMD loop (wasm-loops.ts) when windows do not overlap.
  * - `Tile` (BatchNorm's gradient: 50 ns an element), `Slice` (copied its whole input first),
  *   `Sum`/`Mean` over leading axes, and `Add`/`Sub`/`Multiply`/`RealDiv` of a tensor and a
  *   vector of its last dimension (bias adds, BatchNorm), `FusedBatchNorm` (as two such ops) and
