@@ -46,7 +46,7 @@ export { setBackend, backendInfo, registerWebGPUProvider, registerWasmTrainingKe
 export { mulberry32 } from './train/data';
 export type { PlotlyFigure, PlotlyTrace, PlotlyLayout, PlotlyConfig, ParameterCountsOptions, DriftHeatmapOptions, LossCurvesOptions, LossSource, TrainingFigureOptions, TrainingSource, WeightChange, WeightBins, WeightHistogramOptions, MimeBundle, InlinePlotly, PlotSessionOptions, PlotBundleOptions, SvgRendererOptions, LiveTrainingPlot, LiveTrainingPlotOptions, LiveUpdate, PageItem, HtmlPageOptions } from './plot';
 export { COLORS, parameterCountsFigure, driftHeatmapFigure, lossCurvesFigure, trainingFigure, weightChange, weightHistograms, weightHistogramFigure, PlotSession, plotBundle, figureHtml, PLOTLY_MIME, plotlyScriptTag, plotlyJsVersion, SvgRenderer, chromiumPath, liveTrainingPlot, htmlPage, writeHtmlPage } from './plot';
-export { show, figureValue, defaultPlotSession, setDefaultPlotSession } from './plot/show';
+export { show, figureValue, defaultPlotSession } from './plot/show';
 export type { Displayable, DisplayHost } from './display/bundle';
 export { displayable, bundleOf, displaySymbol, displayHost, setDisplayHost } from './display/bundle';
 export type { TrainingView, TrainingViewFactory } from './train/view';

@@ -45,7 +45,9 @@ export class History {
         rows = req.n === undefined ? rows : rows.slice(Math.max(0, rows.length - req.n));
         break;
       case 'range': {
-        if (req.session !== undefined && req.session !== this.session && req.session !== 0 && req.session > 0) { rows = []; break; }
+        // As IPython: 0 (or none) is this session, negative ones count back to earlier sessions (there are none).
+        const session = req.session ?? 0;
+        if (session < 0 || (session > 0 && session !== this.session)) { rows = []; break; }
         const start = req.start ?? 0, stop = req.stop ?? Infinity;
         rows = rows.filter((r) => r.line >= start && r.line < stop);
         break;

@@ -16,11 +16,6 @@ export function defaultPlotSession(): PlotSession {
   return ((g[SLOT] as PlotSession | undefined) ??= new PlotSession());
 }
 
-/** Replaces the process's plot session (a kernel installs its own at start). */
-export function setDefaultPlotSession(session: PlotSession): void {
-  (globalThis as Record<symbol, unknown>)[SLOT] = session;
-}
-
 /** Displays `figure` now when a kernel runs this process; resolves to its bundle either way. */
 export async function show(figure: PlotlyFigure, session: PlotSession = defaultPlotSession()): Promise<MimeBundle> {
   const bundle = await session.bundle(figure);

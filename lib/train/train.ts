@@ -169,7 +169,6 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
       if (fp) checkFrozen(model, fp);
     }
     drift.sample(step);
-    if (fp) checkFrozen(model, fp);
     return history;
   } catch (e) {
     failure = e;
