@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelLike, WeightSlot } from '../model/weights';
 import { weightSlots } from '../model/weights';
+import type { StateAlignment } from './optimizer-state';
 
 /** One epoch's summary. */
 export interface EpochLog {
@@ -43,6 +44,8 @@ export interface GroupLog {
   momentum?: number;
   /** Weights the group's optimizer updated. */
   keys: string[];
+  /** For an optimizer passed in with state from earlier runs: how its state was matched to these weights. */
+  state?: StateAlignment;
 }
 
 export interface History {

@@ -11,6 +11,7 @@ import { stateDictOf, toHost } from '../model/state-dict-of';
 import { loadStateDict, type LoadReport } from '../model/load';
 import { asFloat32 } from '../statedict/convert';
 import { weightSlots, type ModelLike } from '../model/weights';
+import { restoreBiasCorrection } from './optimizer-state';
 
 const MODEL = 'model_state_dict';
 const OPTIMIZER = 'optimizer_state_dict';
@@ -61,6 +62,9 @@ export async function loadTrainingCheckpoint(path: string, model: ModelLike, opt
     return { name, tensor: tf.tensor(asFloat32(t), t.shape, 'float32') };
   });
   await optimizer.setWeights(named);
+  // setWeights copies each tensor into a new variable (the iterations count into a number).
+  tf.dispose(named.map((w) => w.tensor));
+  restoreBiasCorrection(optimizer);
   const progress = { ...ck.metadata.values } as TrainingProgress;
   delete progress.optimizer;
   return { progress, report };

@@ -16,6 +16,7 @@ import { planGroups, type GroupDefaults, type GroupPlan, type ParamGroup, type R
 import { DriftTracker, type EpochLog, type History } from './history';
 import { RateMeter, terminalProgress, type ProgressSink } from './progress';
 import { trainingViewFactory } from './view';
+import { alignOptimizerState, type StateAlignment } from './optimizer-state';
 
 /** A built-in loss (Keras semantics: predictions are probabilities for the cross-entropies) or a function of (yTrue, yPred). */
 export type LossSpec =
@@ -92,11 +93,18 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
     throw new Error(`train: nothing to train: every weight of the model is frozen${plan.untrainedByFlag.length ? ` or marked not trainable in TF.js (${plan.untrainedByFlag.slice(0, 4).join(', ')}${plan.untrainedByFlag.length > 4 ? ', …' : ''})` : ''}`);
   }
 
+  let groups: History['groups'];
+  try {
+    groups = plan.groups.map((g) => ({ name: g.name, optimizer: g.optimizerName, lr: g.lr, weightDecay: g.weightDecay, weightDecayMode: g.weightDecayMode, ...(g.momentum !== undefined ? { momentum: g.momentum } : {}), keys: g.slots.map((s) => s.key), ...stateOf(g) }));
+  } catch (e) {
+    disposeOwned(plan);
+    throw e;
+  }
   const history: History = {
     loss: [],
     epochs: [],
     drift: { steps: [], layers: [], values: [] },
-    groups: plan.groups.map((g) => ({ name: g.name, optimizer: g.optimizerName, lr: g.lr, weightDecay: g.weightDecay, weightDecayMode: g.weightDecayMode, ...(g.momentum !== undefined ? { momentum: g.momentum } : {}), keys: g.slots.map((s) => s.key) })),
+    groups,
     frozen: [...plan.frozen, ...plan.untrainedByFlag],
     steps: 0,
   };
@@ -180,6 +188,13 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
     // The view's last picture: the exact history on success; a failure keeps what was shown.
     if (view) await view.finish(failure === undefined ? history : undefined).catch(() => undefined);
   }
+}
+
+/** An optimizer passed in may hold state from earlier runs over another set of weights: match it to this run's by name. */
+function stateOf(g: ResolvedGroup): { state?: StateAlignment } {
+  if (g.owned) return {};
+  const state = alignOptimizerState(g.optimizer, g.slots.map((s) => s.variable));
+  return state.moved + state.fresh + state.setAside > 0 ? { state } : {};
 }
 
 function defaultSampleEvery(stepsPerEpoch: number | undefined): number {
