@@ -50,6 +50,11 @@ const STATE_FIELDS: Record<string, StateField[]> = {
   ],
 };
 
+/** Whether `optimizer` is one of TF.js's own (whose state layout this module knows). */
+export function isBuiltInOptimizer(optimizer: tf.Optimizer): boolean {
+  return Object.prototype.hasOwnProperty.call(STATE_FIELDS, optimizer.getClassName());
+}
+
 /** What aligning an optimizer's state did, for the run's history. */
 export interface StateAlignment {
   /** Weights whose state moved to its new position (0 when the order was already right). */
@@ -68,7 +73,7 @@ export interface StateAlignment {
  */
 export function alignOptimizerState(optimizer: tf.Optimizer, variables: readonly tf.Variable[]): StateAlignment {
   const className = optimizer.getClassName();
-  const fields = STATE_FIELDS[className];
+  const fields = isBuiltInOptimizer(optimizer) ? STATE_FIELDS[className] : undefined;
   const opt = optimizer as unknown as Record<string, unknown>;
   const result: StateAlignment = { moved: 0, fresh: 0, setAside: 0 };
   if (fields === undefined) {

@@ -11,7 +11,7 @@ import { stateDictOf, toHost } from '../model/state-dict-of';
 import { loadStateDict, type LoadReport } from '../model/load';
 import { asFloat32 } from '../statedict/convert';
 import { weightSlots, type ModelLike } from '../model/weights';
-import { restoreBiasCorrection } from './optimizer-state';
+import { isBuiltInOptimizer, restoreBiasCorrection } from './optimizer-state';
 
 const MODEL = 'model_state_dict';
 const OPTIMIZER = 'optimizer_state_dict';
@@ -61,9 +61,17 @@ export async function loadTrainingCheckpoint(path: string, model: ModelLike, opt
     const name = m && varOfKey.has(m[1]) ? `${varOfKey.get(m[1])}/${m[2]}` : rest;
     return { name, tensor: tf.tensor(asFloat32(t), t.shape, 'float32') };
   });
-  await optimizer.setWeights(named);
-  // setWeights copies each tensor into a new variable (the iterations count into a number).
-  tf.dispose(named.map((w) => w.tensor));
+  // TF.js's own optimizers copy each tensor into a new variable (the iteration count into a
+  // number) and drop their old state variables without disposing them: both are freed here.
+  const builtIn = isBuiltInOptimizer(optimizer);
+  const old = builtIn ? await optimizer.getWeights() : [];
+  try {
+    await optimizer.setWeights(named);
+  } catch (e) {
+    if (builtIn) tf.dispose([old[0].tensor, ...named.map((w) => w.tensor)]);
+    throw e;
+  }
+  if (builtIn) tf.dispose([...old, ...named].map((w) => w.tensor));
   restoreBiasCorrection(optimizer);
   const progress = { ...ck.metadata.values } as TrainingProgress;
   delete progress.optimizer;

@@ -93,9 +93,9 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
     throw new Error(`train: nothing to train: every weight of the model is frozen${plan.untrainedByFlag.length ? ` or marked not trainable in TF.js (${plan.untrainedByFlag.slice(0, 4).join(', ')}${plan.untrainedByFlag.length > 4 ? ', …' : ''})` : ''}`);
   }
 
-  let groups: History['groups'];
+  let states: Array<StateAlignment | undefined>;
   try {
-    groups = plan.groups.map((g) => ({ name: g.name, optimizer: g.optimizerName, lr: g.lr, weightDecay: g.weightDecay, weightDecayMode: g.weightDecayMode, ...(g.momentum !== undefined ? { momentum: g.momentum } : {}), keys: g.slots.map((s) => s.key), ...stateOf(g) }));
+    states = plan.groups.map(alignState);
   } catch (e) {
     disposeOwned(plan);
     throw e;
@@ -104,7 +104,7 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
     loss: [],
     epochs: [],
     drift: { steps: [], layers: [], values: [] },
-    groups,
+    groups: plan.groups.map((g, i) => ({ name: g.name, optimizer: g.optimizerName, lr: g.lr, weightDecay: g.weightDecay, weightDecayMode: g.weightDecayMode, ...(g.momentum !== undefined ? { momentum: g.momentum } : {}), keys: g.slots.map((s) => s.key), ...(states[i] ? { state: states[i] } : {}) })),
     frozen: [...plan.frozen, ...plan.untrainedByFlag],
     steps: 0,
   };
@@ -190,11 +190,11 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
   }
 }
 
-/** An optimizer passed in may hold state from earlier runs over another set of weights: match it to this run's by name. */
-function stateOf(g: ResolvedGroup): { state?: StateAlignment } {
-  if (g.owned) return {};
+/** An optimizer passed in may hold state from earlier runs over another set of weights: matches it to this run's by name; what changed, if anything. */
+function alignState(g: ResolvedGroup): StateAlignment | undefined {
+  if (g.owned) return undefined;
   const state = alignOptimizerState(g.optimizer, g.slots.map((s) => s.variable));
-  return state.moved + state.fresh + state.setAside > 0 ? { state } : {};
+  return state.moved + state.fresh + state.setAside > 0 ? state : undefined;
 }
 
 function defaultSampleEvery(stepsPerEpoch: number | undefined): number {

@@ -77,6 +77,11 @@ for (const [name, makeOpt] of optimizers) {
     const saved = await again.getWeights();
     assert.equal(grown, saved.length - 1, 'only the optimizer state stays (getWeights adds the iteration count)');
     tf.dispose(saved[0].tensor);
+    // Loaded into an optimizer that already has state: the old state is freed, not left behind.
+    step(target, again, x, y);
+    const held = tf.memory().numTensors;
+    await loadTrainingCheckpoint(file, target, again);
+    assert.equal(tf.memory().numTensors, held, 'the new state replaces the old');
     // Without the optimizer state the run diverges: the test can tell.
     const e = net();
     await loadTrainingCheckpoint(file, e, makeOpt());
