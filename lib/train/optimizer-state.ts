@@ -22,6 +22,8 @@ interface StateField {
   suffix: string;
   /** The value a fresh entry starts from (Adagrad: its initial accumulator value). */
   init: (opt: Record<string, unknown>) => number;
+  /** Whether the optimizer keeps this state at all (RMSProp's mean gradients: only when centered). */
+  used?: (opt: Record<string, unknown>) => boolean;
 }
 
 const zero = (): number => 0;
@@ -41,7 +43,7 @@ const STATE_FIELDS: Record<string, StateField[]> = {
   RMSProp: [
     { field: 'accumulatedMeanSquares', suffix: 'rms', init: zero },
     { field: 'accumulatedMoments', suffix: 'momentum', init: zero },
-    { field: 'accumulatedMeanGrads', suffix: 'mg', init: zero },
+    { field: 'accumulatedMeanGrads', suffix: 'mg', init: zero, used: (o) => o.centered === true },
   ],
   Adagrad: [{ field: 'accumulatedGrads', suffix: 'accumulator', init: (o) => Number(o.initialAccumulatorValue ?? 0.1) }],
   Adadelta: [
@@ -73,8 +75,8 @@ export interface StateAlignment {
  */
 export function alignOptimizerState(optimizer: tf.Optimizer, variables: readonly tf.Variable[]): StateAlignment {
   const className = optimizer.getClassName();
-  const fields = isBuiltInOptimizer(optimizer) ? STATE_FIELDS[className] : undefined;
   const opt = optimizer as unknown as Record<string, unknown>;
+  const fields = isBuiltInOptimizer(optimizer) ? STATE_FIELDS[className].filter((f) => f.used?.(opt) ?? true) : undefined;
   const result: StateAlignment = { moved: 0, fresh: 0, setAside: 0 };
   if (fields === undefined) {
     assertUnknownAligned(optimizer, variables);

@@ -57,6 +57,7 @@ const run = (model: tf.Sequential, optimizer: tf.Optimizer, epochs: number) =>
 for (const [name, make, exactAfterReturn] of [
   ['Momentum', () => tf.train.momentum(0.05, 0.9), true],
   ['Adam', () => tf.train.adam(0.02), false],
+  ['RMSProp (not centered)', () => tf.train.rmsprop(0.01, 0.9, 0.5), true],
 ] as Array<[string, () => tf.Optimizer, boolean]>) {
   test(`${name} reused by train() after freezing and unfreezing a layer: every weight keeps its own state`, async () => {
     await ready;
@@ -81,6 +82,12 @@ for (const [name, make, exactAfterReturn] of [
     referenceRun(ref, refOpts, all, 2, make);
     assert.deepEqual(h3.groups[0].state, { moved: 4, fresh: 0, setAside: 0 }, 'b comes back with its own state');
     if (exactAfterReturn) assert.ok(maxDiff(values(model), values(ref)) < 1e-6, `after unfreezing b: ${maxDiff(values(model), values(ref))}`);
+    // Only the state the optimizer keeps: a plain RMSProp has no mean gradients to invent.
+    const weights = await opt.getWeights();
+    assert.equal(weights.length - 1, (name === 'Momentum' ? 1 : 2) * all.length);
+    tf.dispose(weights[0].tensor); // the iteration count getWeights made
+    const meanGrads = (opt as unknown as { accumulatedMeanGrads?: unknown[] }).accumulatedMeanGrads;
+    if (meanGrads) assert.equal(meanGrads.length, 0);
   });
 }
 
