@@ -9,6 +9,8 @@
  *   first cell   process spawn → the first `1 + 1` finished (execute_reply and iopub idle), through
  *                the project's Jupyter client, which first waits for kernel_info and iopub as
  *                Jupyter's own clients do: what a user waits before the first result
+ *   first TF.js cell after idle   a kernel started and left idle for 3 s (a person opening a notebook),
+ *                then the round trip of a first cell that imports TF.js (tsfreeze, tslab, baseline only)
  *   round trip   execute_request sent → its execute_reply received and its iopub idle seen
  *                (kernel/protocol/client.ts), for a trivial cell (`1 + 1`) and a magic (`%lsmagic`),
  *                after a warm-up of 5 each
@@ -131,6 +133,15 @@ async function stop(k: { proc: KernelProcess; dir: string }, client?: KernelClie
   rmSync(k.dir, { recursive: true, force: true });
 }
 
+/** Jupyter's client connection to a started kernel; a failure names the kernel. */
+async function connectTo(kind: KernelKind, k: { info: ConnectionInfo; proc: KernelProcess }): Promise<KernelClient> {
+  try {
+    return await KernelClient.connect(k.info, { timeout: TIMEOUT_MS });
+  } catch (e) {
+    throw new Error(`${kind.name}: connecting a client to the started kernel: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /** Runs a cell and checks that it did what it should (a broken kernel must not look fast). */
 async function run(client: KernelClient, proc: KernelProcess, kind: KernelKind, code: string, shows: RegExp): Promise<number> {
   const t0 = performance.now();
@@ -150,11 +161,28 @@ async function startOnce(kind: KernelKind, into: StartupTimes): Promise<void> {
   const k = await start(kind);
   let client: KernelClient | undefined;
   try {
-    client = await KernelClient.connect(k.info, { timeout: TIMEOUT_MS });
+    client = await connectTo(kind, k);
     await run(client, k.proc, kind, '1 + 1', /^2$/m);
     into.firstCell.push(performance.now() - k.t0);
     into.startup.push(k.startupMs);
     if (k.firstLost) into.lost++;
+  } finally {
+    await stop(k, client);
+  }
+}
+
+/** How long a kernel sits idle before its first TF.js cell (a person opening a notebook and reading it). */
+const IDLE_MS = 3000;
+const TFJS_CELL = "import * as tf from '@tensorflow/tfjs';\ntf.ones([2]).shape";
+
+/** A kernel left idle for IDLE_MS, then its first cell, which imports TF.js: that cell's round trip. */
+async function idleThenTfjs(kind: KernelKind): Promise<number> {
+  const k = await start(kind);
+  let client: KernelClient | undefined;
+  try {
+    client = await connectTo(kind, k);
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    return await run(client, k.proc, kind, TFJS_CELL, /\[ ?2 ?\]/);
   } finally {
     await stop(k, client);
   }
@@ -168,7 +196,7 @@ async function roundTrips(kind: KernelKind, n: number): Promise<RoundTrips> {
   let client: KernelClient | undefined;
   const out: RoundTrips = { trivial: [], magic: [] };
   try {
-    client = await KernelClient.connect(k.info, { timeout: TIMEOUT_MS });
+    client = await connectTo(kind, k);
     for (let i = 0; i < WARMUP + n; i++) {
       const t = await run(client, k.proc, kind, '1 + 1', /^2$/m);
       if (i >= WARMUP) out.trivial.push(t);
@@ -189,6 +217,7 @@ async function main(): Promise<void> {
       roundtrips: { type: 'string', default: '50' },
       kernels: { type: 'string', default: 'tsfreeze,ipykernel,tslab' },
       baseline: { type: 'string' },
+      'idle-cells': { type: 'string', default: '3' },
     },
   });
   const all = kernels(values.baseline);
@@ -203,6 +232,9 @@ async function main(): Promise<void> {
   const starts = new Map<KernelName, StartupTimes>(chosen.map((k) => [k.name, { startup: [], firstCell: [], lost: 0 }]));
   await startOnce(chosen[0], { startup: [], firstCell: [], lost: 0 }); // warm the disk cache: not counted
   for (let i = 0; i < nStart; i++) for (const k of chosen) await startOnce(k, starts.get(k.name)!);
+  const idle = new Map<KernelName, number[]>(chosen.map((k) => [k.name, []]));
+  const typescript = chosen.filter((k) => k.name !== 'ipykernel');
+  for (let i = 0; i < Number(values['idle-cells']); i++) for (const k of typescript) idle.get(k.name)!.push(await idleThenTfjs(k));
   const rounds = new Map<KernelName, RoundTrips>();
   for (const k of chosen) rounds.set(k.name, await roundTrips(k, nRound));
 
@@ -213,12 +245,13 @@ async function main(): Promise<void> {
     const m = median(xs);
     const g = goal === undefined ? '' : `goal < ${goal} ms ${m < goal ? 'met' : 'MISSED'}`;
     const r = ref && ref.length && kernel !== 'ipykernel' ? `ratio to ipykernel ${(m / median(ref)).toFixed(2)}` : '';
-    rows.push(`${`${what} ${kernel}`.padEnd(32)} median ${ms(m).padStart(9)}  p90 ${ms(quantile(xs, 0.9)).padStart(9)}  ${g.padEnd(24)} ${r}`.trimEnd());
+    rows.push(`${`${what} ${kernel}`.padEnd(40)} median ${ms(m).padStart(9)}  p90 ${ms(quantile(xs, 0.9)).padStart(9)}  ${g.padEnd(24)} ${r}`.trimEnd());
   };
   const ipy = (f: (n: KernelName) => number[] | undefined) => (names.includes('ipykernel') ? f('ipykernel') : undefined);
   const tsGoal = (k: KernelKind, goal: number) => (k.name === 'tsfreeze' || k.name === 'baseline' ? goal : undefined);
   for (const k of chosen) row('start-up', k.name, starts.get(k.name)!.startup, tsGoal(k, 2000), ipy((n) => starts.get(n)!.startup));
   for (const k of chosen) row('first cell', k.name, starts.get(k.name)!.firstCell, undefined, ipy((n) => starts.get(n)!.firstCell));
+  for (const k of typescript) row('first TF.js cell after idle', k.name, idle.get(k.name)!, undefined, undefined);
   for (const k of chosen) row('1 + 1', k.name, rounds.get(k.name)!.trivial, undefined, ipy((n) => rounds.get(n)!.trivial));
   for (const k of chosen) row(k.magic ?? 'magic', k.name, rounds.get(k.name)!.magic, tsGoal(k, 20), ipy((n) => rounds.get(n)!.magic));
   for (const k of chosen) {
@@ -227,6 +260,7 @@ async function main(): Promise<void> {
   }
 
   console.log(`start-up: spawn → first kernel_info_reply; first cell: spawn → first \`1 + 1\` done (client waits for kernel_info and iopub first)`);
+  console.log(`first TF.js cell after idle: a kernel idle for ${IDLE_MS / 1000} s, then a first cell importing TF.js (round trip); ${values['idle-cells']} each`);
   console.log(`round trip: execute_request sent → execute_reply and iopub idle; ${nStart} start-ups each (interleaved), ${nRound} round trips each after ${WARMUP} warm-up`);
   console.log(`node ${process.version}; ipykernel: ${PYTHON} -m ipykernel_launcher; tslab: node_modules/tslab/bin/tslab kernel${values.baseline ? `; baseline: ${values.baseline}` : ''}`);
   for (const r of rows) console.log(r);

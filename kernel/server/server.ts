@@ -18,6 +18,8 @@ type Sock = zmq.Router;
 
 /** How long after binding the kernel waits for a first request before starting the TypeScript compiler anyway. */
 const WARM_UP_FALLBACK_MS = 1000;
+/** How long after the compiler is built the type declarations are preloaded, if no cell came. */
+const PRELOAD_DELAY_MS = 250;
 
 export class TsfreezeServer extends ZmqServer {
   private shellQueue: Promise<void> = Promise.resolve();
@@ -115,7 +117,17 @@ export class TsfreezeServer extends ZmqServer {
     } catch (e) {
       // Not fatal: the first cell tries again and shows the error.
       this.streams.log(`tsfreeze kernel: could not start the TypeScript compiler: ${String((e as Error)?.stack ?? e)}`);
+      return;
     }
+    // A client that sends its first cell at once (tsfreeze run, nbconvert) has it running by then,
+    // and the preload is skipped; a person typing gets a first cell half a second faster.
+    setTimeout(() => {
+      try {
+        this.kernel.session.preloadTypes();
+      } catch (e) {
+        this.streams.log(`tsfreeze kernel: could not preload type declarations: ${String((e as Error)?.stack ?? e)}`);
+      }
+    }, PRELOAD_DELAY_MS).unref();
   }
 
   private async dispatch(sock: Sock, frames: Buffer[]): Promise<void> {

@@ -22,6 +22,9 @@ interface Capture {
 
 const DEFINED = Symbol.for('tsfreeze.defined');
 
+/** Type-checked (never run) by preloadTypes. */
+const WARM_UP_SOURCE = "import type * as _tf from '@tensorflow/tfjs';\nimport type * as _tsfreeze from 'tsfreeze';\n";
+
 /** Lazily created converters, as tslab's own kernel does (the browser one is rarely needed). */
 function converterSet(): ConverterSet {
   let node: ReturnType<typeof createConverter> | undefined;
@@ -39,6 +42,8 @@ export class Session {
   private defineCount = 0;
 
   private readonly convs: ConverterSet;
+  /** Whether a cell has run (or the type preload): the preload is only worth it before the first cell. */
+  private ran = false;
 
   /**
    * `rootDir` is where cells' imports resolve from (the notebook's folder). The TypeScript
@@ -71,6 +76,17 @@ export class Session {
     void this.convs.node;
   }
 
+  /**
+   * While no cell has run yet: has the compiler read the type declarations of TF.js and tsfreeze,
+   * which nearly every notebook imports (about half a second, synchronous), so that the first
+   * cell does not wait for them. A module that does not resolve costs nothing.
+   */
+  preloadTypes(): void {
+    if (this.ran) return;
+    this.ran = true;
+    this.convs.node.convert('', WARM_UP_SOURCE);
+  }
+
   /** The cells' variables by name. */
   get locals(): Record<string, unknown> {
     return this.executor.locals;
@@ -78,6 +94,7 @@ export class Session {
 
   /** Runs TypeScript; `lineOffset` is where it starts in its cell, for error positions. */
   async run(code: string, lineOffset = 0): Promise<RunResult> {
+    this.ran = true;
     const capture: Capture = { diagnostics: [] };
     this.capture = capture;
     let ok: boolean;
