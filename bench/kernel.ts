@@ -136,9 +136,9 @@ async function stop(k: { proc: KernelProcess; dir: string }, client?: KernelClie
 /** Jupyter's client connection to a started kernel; a failure names the kernel. */
 async function connectTo(kind: KernelKind, k: { info: ConnectionInfo; proc: KernelProcess }): Promise<KernelClient> {
   try {
-    return await KernelClient.connect(k.info, { timeout: TIMEOUT_MS });
+    return await bounded(KernelClient.connect(k.info, { timeout: TIMEOUT_MS }), k.proc, `${kind.name}: connecting`, TIMEOUT_MS + 5000);
   } catch (e) {
-    throw new Error(`${kind.name}: connecting a client to the started kernel: ${(e as Error).message}`, { cause: e });
+    throw new Error(`${kind.name}: connecting a client to the started kernel: ${(e as Error).message}; kernel output:\n${k.proc.outputTail()}`, { cause: e });
   }
 }
 

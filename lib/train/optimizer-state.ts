@@ -111,11 +111,13 @@ export function alignOptimizerState(optimizer: tf.Optimizer, variables: readonly
 }
 
 /**
- * Sets Adam's (and Adamax's) running powers β^(t+1) to the values `t` training steps make them,
- * product by product in float32 as applyGradients does. TF.js's setWeights computes them with
- * `pow` instead, which differs in the last bits, so a resumed run drifts from an uninterrupted one.
+ * Sets Adam's running powers β^(t+1) to the values `t` training steps make them, product by
+ * product in float32 as applyGradients does. TF.js's setWeights computes them with `pow`
+ * instead, which differs in the last bits, so a resumed run drifts from an uninterrupted one.
+ * (Adamax has no setWeights in TF.js 4.x; other optimizers keep no such powers.)
  */
 export function restoreBiasCorrection(optimizer: tf.Optimizer): void {
+  if (optimizer.getClassName() !== 'Adam') return;
   const opt = optimizer as unknown as Record<string, unknown>;
   const steps = optimizer.iterations;
   const powers: Array<[string, string]> = [['accBeta1', 'beta1'], ['accBeta2', 'beta2']];
