@@ -8,6 +8,7 @@ import { ZmqServer } from 'tslab/dist/jupyter';
 import * as tslabJupyter from 'tslab/dist/jupyter';
 import type * as zmq from 'zeromq';
 import { decodeMessage, encodeMessage, replyTo, WireError, type Message } from '../protocol/wire';
+import { channelUrl, readConnectionFile } from '../protocol/connection';
 import { setDisplayHost, type MimeBundle } from '../../lib/display/bundle';
 import { setTrainingViewFactory } from '../../lib/train/view';
 import { TsfreezeHandler, type CellOutput, type ExecuteRequest } from './handler';
@@ -32,7 +33,7 @@ export class TsfreezeServer extends ZmqServer {
   readonly streams: StreamForwarder;
   private closed = false;
   private markBound!: () => void;
-  /** Resolves when every socket is bound: tslab's loops deliver a request as soon as shell is bound, and publishing its busy status while iopub still binds throws (the request would get no reply). */
+  /** Resolves when every socket is bound (publishing a busy status while iopub still binds throws); the read loops start only then. */
   private readonly bound = new Promise<void>((resolve) => { this.markBound = resolve; });
   private warmTimer: NodeJS.Timeout | null = null;
   private warmed = false;
@@ -53,7 +54,7 @@ export class TsfreezeServer extends ZmqServer {
    * that comes first builds it itself.
    */
   override async init(): Promise<void> {
-    await super.init();
+    await this.bindSockets();
     this.markBound();
     this.warmTimer = setTimeout(() => this.warmUp(), WARM_UP_FALLBACK_MS);
     this.warmTimer.unref();
@@ -70,6 +71,54 @@ export class TsfreezeServer extends ZmqServer {
     // tslab's own display API (import * as tslab from "tslab"; tslab.display.html(...)) writes here.
     (tslabJupyter as { lastWriteDisplayData: unknown }).lastWriteDisplayData = (d: { data: Record<string, unknown>; metadata?: Record<string, unknown>; transient?: { display_id?: string } }, update: boolean) =>
       this.display({ data: d.data, metadata: d.metadata ?? {} }, { id: d.transient?.display_id, update });
+  }
+
+  /**
+   * Creates and binds the five sockets, then starts reading them (tslab's own init starts its
+   * read loops before binding: a request that arrives the moment shell is bound is read, and the
+   * loop's next receive, still inside zeromq's bind, throws "Socket is blocked by a bind or unbind
+   * operation", which ends the loop for good: the kernel lives on without reading that socket).
+   */
+  private async bindSockets(): Promise<void> {
+    const info = readConnectionFile(this.configPath);
+    this.connInfo = info as unknown as typeof this.connInfo;
+    const zeromq = require('zeromq') as typeof zmq;
+    this.iopub = new zeromq.Publisher();
+    this.shell = new zeromq.Router();
+    this.control = new zeromq.Router();
+    this.stdin = new zeromq.Router();
+    this.hb = new zeromq.Reply();
+    await Promise.all([
+      this.iopub.bind(channelUrl(info, 'iopub')),
+      this.shell.bind(channelUrl(info, 'shell')),
+      this.control.bind(channelUrl(info, 'control')),
+      this.stdin.bind(channelUrl(info, 'stdin')),
+      this.hb.bind(channelUrl(info, 'hb')),
+    ]);
+    void this.readLoop('shell', this.shell, (frames) => void this.handleShellMessage(this.shell, ...frames));
+    void this.readLoop('control', this.control, (frames) => void this.handleShellMessage(this.control, ...frames));
+    void this.readLoop('heartbeat', this.hb, (frames) => this.hb.send(frames));
+  }
+
+  /** Reads a socket until it is closed; one failed receive is logged and the loop goes on. */
+  private async readLoop(name: string, sock: zmq.Router | zmq.Reply, handle: (frames: Buffer[]) => unknown): Promise<void> {
+    while (!sock.closed) {
+      let frames: Buffer[];
+      try {
+        frames = await sock.receive();
+      } catch (e) {
+        if (sock.closed) return;
+        this.streams.log(`tsfreeze kernel: reading ${name}: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
+      try {
+        // The heartbeat's echo is awaited: a REP socket takes one send per receive.
+        await handle(frames);
+      } catch (e) {
+        this.streams.log(`tsfreeze kernel: handling a ${name} message: ${(e as Error).message}`);
+      }
+    }
   }
 
   /** Shows a bundle in the current cell's output. */

@@ -1,12 +1,14 @@
 /**
  * The kernel's start-up, seen from a client that connects before the kernel has bound its
  * sockets and sends at once (ZeroMQ queues the request until the kernel binds): the first
- * kernel_info_request is answered (not lost while iopub is still binding), and a cell sent as the
- * very first request runs even though the TypeScript compiler is built only after start-up.
+ * kernel_info_request is answered (not lost while iopub is still binding), no socket is read
+ * before its bind has settled (a read inside the bind throws and, in tslab's loops, ended reading
+ * for good), and a cell sent as the very first request runs even though the TypeScript compiler
+ * is built only after start-up.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -17,7 +19,7 @@ import { channelUrl, decodeMessage, encodeMessage, newMessage, writeConnectionFi
 import { CLI, requireBuild } from '../helpers/kernelspec';
 
 /** Starts the built kernel with a DEALER on its shell connected before the spawn; `requests` are queued on it at once. */
-async function startAndSend(requests: Message[]): Promise<{ replies: Message[]; proc: KernelProcess; done: () => Promise<void> }> {
+async function startAndSend(requests: Message[], opts: { preload?: string; env?: Record<string, string> } = {}): Promise<{ replies: Message[]; proc: KernelProcess; done: () => Promise<void> }> {
   requireBuild();
   const dir = mkdtempSync(join(tmpdir(), 'tsfreeze-startup-'));
   const file = join(dir, 'connection.json');
@@ -25,7 +27,8 @@ async function startAndSend(requests: Message[]): Promise<{ replies: Message[]; 
   // Retry every 2 ms: the request reaches the kernel the moment its shell socket is bound.
   const shell = new Dealer({ linger: 0, reconnectInterval: 2, receiveTimeout: 60_000 });
   shell.connect(channelUrl(info, 'shell'));
-  const proc = launchKernel({ argv: kernelSpec(CLI).argv as string[], fields: { connection_file: file } });
+  const argv = kernelSpec(CLI).argv as string[];
+  const proc = launchKernel({ argv: opts.preload ? [argv[0], '--require', opts.preload, ...argv.slice(1)] : argv, fields: { connection_file: file }, env: opts.env });
   const done = async () => {
     shell.close();
     await proc.kill(2000);
@@ -49,6 +52,31 @@ async function startAndSend(requests: Message[]): Promise<{ replies: Message[]; 
     throw e;
   }
 }
+
+test('no socket is read before its bind has settled, so requests right after the first are answered too', { timeout: 90_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsfreeze-socket-order-'));
+  const log = join(dir, 'events.log');
+  const reqs = [0, 1, 2].map(() => newMessage('kernel_info_request', {}, randomUUID()) as Message);
+  const { replies, done } = await startAndSend(reqs, { preload: join(__dirname, 'socket-order.cjs'), env: { TSFREEZE_SOCKET_LOG: log } });
+  try {
+    assert.equal(replies.length, 3);
+    const events = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' '));
+    const bound = new Set<string>();
+    const read = new Set<string>();
+    for (const [event, sock] of events) {
+      if (event === 'bind-done') bound.add(sock);
+      if (event === 'receive') {
+        assert.ok(bound.has(sock), `${sock} was read before its bind settled (events: ${events.map((e) => e.slice(0, 2).join(' ')).join(', ')})`);
+        read.add(sock);
+      }
+    }
+    assert.equal(events.filter(([e]) => e === 'bind-done').length, 5, 'five sockets bound');
+    assert.ok(read.size >= 3, `shell, control and heartbeat are read: ${[...read].join(', ')}`);
+  } finally {
+    await done();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('the first kernel_info_request, sent before the kernel binds, gets its reply', { timeout: 90_000 }, async () => {
   const req = newMessage('kernel_info_request', {}, randomUUID()) as Message;
