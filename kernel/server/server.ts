@@ -1,12 +1,13 @@
 /**
- * The kernel's ZeroMQ side: tslab's ZmqServer (sockets, heartbeat) with its message handling
- * replaced, because tslab's lacks what Jupyter clients rely on: signature checks that reject
- * instead of crashing, execute_input, execute_result and error messages, history and
- * comm_info replies, stop_on_error, interrupt and shutdown on the control channel.
+ * The kernel's ZeroMQ side: tslab's ZmqServer with its start-up and message handling replaced,
+ * because tslab's lacks what Jupyter clients rely on: sockets bound before they are read (its
+ * read loops could die at start-up), signature checks that reject instead of crashing,
+ * execute_input, execute_result and error messages, history and comm_info replies,
+ * stop_on_error, interrupt and shutdown on the control channel.
  */
 import { ZmqServer } from 'tslab/dist/jupyter';
 import * as tslabJupyter from 'tslab/dist/jupyter';
-import type * as zmq from 'zeromq';
+import * as zmq from 'zeromq';
 import { decodeMessage, encodeMessage, replyTo, WireError, type Message } from '../protocol/wire';
 import { channelUrl, readConnectionFile } from '../protocol/connection';
 import { setDisplayHost, type MimeBundle } from '../../lib/display/bundle';
@@ -82,12 +83,11 @@ export class TsfreezeServer extends ZmqServer {
   private async bindSockets(): Promise<void> {
     const info = readConnectionFile(this.configPath);
     this.connInfo = info as unknown as typeof this.connInfo;
-    const zeromq = require('zeromq') as typeof zmq;
-    this.iopub = new zeromq.Publisher();
-    this.shell = new zeromq.Router();
-    this.control = new zeromq.Router();
-    this.stdin = new zeromq.Router();
-    this.hb = new zeromq.Reply();
+    this.iopub = new zmq.Publisher();
+    this.shell = new zmq.Router();
+    this.control = new zmq.Router();
+    this.stdin = new zmq.Router();
+    this.hb = new zmq.Reply();
     await Promise.all([
       this.iopub.bind(channelUrl(info, 'iopub')),
       this.shell.bind(channelUrl(info, 'shell')),
