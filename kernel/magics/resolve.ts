@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import type { MagicCall, MagicContext } from './registry';
 import { UsageError } from './registry';
 import { pathNames } from './complete';
+import { splitWords } from './words';
 
 /** The kinds of session values the magics take. */
 export type Kind = 'model' | 'statedict' | 'history' | 'drift' | 'keys' | 'loadreport' | 'freezereport' | 'fingerprint';
@@ -223,51 +224,14 @@ export function selectorOf(ctx: MagicContext, word: string, magic: string, usage
  */
 export function literalWords(call: MagicCall): (word: string) => string {
   const pairs = new Map<string, string>();
-  for (const token of rawTokens(call.line)) {
-    const parsed = unquote(token, false);
-    const literal = unquote(token, true);
-    if (parsed !== literal && !pairs.has(parsed)) pairs.set(parsed, literal);
-    const eq = token.indexOf('=');
-    if (token.startsWith('--') && eq > 0) {
-      const [p, l] = [unquote(token.slice(eq + 1), false), unquote(token.slice(eq + 1), true)];
-      if (p !== l && !pairs.has(p)) pairs.set(p, l);
-    }
-  }
+  const add = (parsed: string, literal: string) => { if (parsed !== literal && !pairs.has(parsed)) pairs.set(parsed, literal); };
+  const literals = splitWords(call.line, { keepBackslashes: true });
+  splitWords(call.line).forEach((parsed, i) => {
+    const literal = literals[i];
+    add(parsed, literal);
+    // `--option=value`: the value alone, as the option parser hands it over.
+    const [pe, le] = [parsed.indexOf('='), literal.indexOf('=')];
+    if (parsed.startsWith('--') && pe > 0 && le > 0) add(parsed.slice(pe + 1), literal.slice(le + 1));
+  });
   return (word) => pairs.get(word) ?? word;
-}
-
-/** The line's words with their quotes and backslashes as written. */
-function rawTokens(line: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quote: string | null = null;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quote) { cur += c; if (c === quote) quote = null; else if (c === '\\' && quote === '"' && i + 1 < line.length) cur += line[++i]; continue; }
-    if (/\s/.test(c)) { if (cur) out.push(cur); cur = ''; continue; }
-    if (c === '"' || c === "'") quote = c;
-    if (c === '\\' && i + 1 < line.length) { cur += c + line[++i]; continue; }
-    cur += c;
-  }
-  if (cur) out.push(cur);
-  return out;
-}
-
-/** A raw token without its quotes; `keepBackslashes` keeps a backslash outside quotes (before anything but a quote or a space). */
-function unquote(token: string, keepBackslashes: boolean): string {
-  let out = '';
-  let quote: string | null = null;
-  for (let i = 0; i < token.length; i++) {
-    const c = token[i];
-    if (quote) {
-      if (c === quote) quote = null;
-      else if (c === '\\' && quote === '"' && i + 1 < token.length && '"\\$`'.includes(token[i + 1])) out += token[++i];
-      else out += c;
-    } else if (c === '"' || c === "'") quote = c;
-    else if (c === '\\' && i + 1 < token.length) {
-      const next = token[++i];
-      out += keepBackslashes && !/[\s'"]/.test(next) ? c + next : next;
-    } else out += c;
-  }
-  return out;
 }

@@ -3,8 +3,12 @@
 /** A quote was opened and never closed. */
 export class UnterminatedQuoteError extends Error {}
 
-/** Words of `line`: whitespace separates, '…' and "…" group, a backslash escapes the next character outside single quotes. */
-export function splitWords(line: string): string[] {
+/**
+ * Words of `line`: whitespace separates, '…' and "…" group, a backslash escapes the next character
+ * outside single quotes. `keepBackslashes`: a backslash outside quotes stays before anything but
+ * a quote or a space (the word as written, for regular expressions such as `/^fc\.0\./`).
+ */
+export function splitWords(line: string, opts: { keepBackslashes?: boolean } = {}): string[] {
   const words: string[] = [];
   let word = '';
   let inWord = false;
@@ -23,8 +27,10 @@ export function splitWords(line: string): string[] {
     }
     inWord = true;
     if (c === '"' || c === "'") quote = c;
-    else if (c === '\\' && i + 1 < line.length) word += line[++i];
-    else word += c;
+    else if (c === '\\' && i + 1 < line.length) {
+      const next = line[++i];
+      word += opts.keepBackslashes && !/[\s'"]/.test(next) ? c + next : next;
+    } else word += c;
   }
   if (quote) throw new UnterminatedQuoteError(`unterminated ${quote} quote in: ${line}`);
   if (inWord) words.push(word);
