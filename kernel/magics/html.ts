@@ -1,9 +1,8 @@
 /** Small HTML pieces the magics' outputs share: escaping, tables, collapsible lists, code lines, boxes. */
 
-/** `s` with the characters HTML gives meaning to escaped. */
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+import { escapeHtml } from '../../lib/display/escape-html';
+
+export { escapeHtml };
 
 /** Background tints that read on light and dark themes alike (translucent). */
 export const TINT = {

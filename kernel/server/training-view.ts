@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { DisplayHost } from '../../lib/display/bundle';
+import { escapeHtml } from '../../lib/display/escape-html';
 import { liveTrainingPlot } from '../../lib/plot/live';
 import type { PlotSession } from '../../lib/plot/bundle';
 import { describeProgress, formatSeconds, type ProgressInfo, type ProgressSink } from '../../lib/train/progress';
@@ -12,12 +13,10 @@ import type { TrainingViewFactory } from '../../lib/train/view';
 /** Lets queued ZeroMQ sends leave before the next (synchronous) training step. */
 const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
-const escape = (s: string) => s.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]!);
-
 /** A text and HTML progress line; the bar only when the total is known. */
 function progressBundle(text: string, fraction: number | undefined) {
   const bar = fraction === undefined ? '' : `<progress max="1" value="${fraction.toFixed(4)}" style="width:16em;vertical-align:middle"></progress> `;
-  return { data: { 'text/plain': text, 'text/html': `<div style="font-family:monospace">${bar}${escape(text)}</div>` }, metadata: {} };
+  return { data: { 'text/plain': text, 'text/html': `<div style="font-family:monospace">${bar}${escapeHtml(text)}</div>` }, metadata: {} };
 }
 
 /** The factory the kernel installs with setTrainingViewFactory. */

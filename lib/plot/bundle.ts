@@ -15,6 +15,7 @@
  * - `text/plain`: one line naming the figure.
  */
 import { randomBytes } from 'node:crypto';
+import { escapeHtml } from '../display/escape-html';
 import type { PlotlyFigure } from './figure';
 import { plotlyScriptTag, QUEUE } from './plotlyjs';
 import { SvgRenderer, type SvgRendererOptions } from './svg';
@@ -209,8 +210,4 @@ export function titleText(figure: PlotlyFigure): string {
 /** JSON safe inside a <script>: no '<', '>', '&' or line separators that HTML or old JS parsers would take for something else. */
 function scriptJson(x: unknown): string {
   return JSON.stringify(x).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -1,5 +1,6 @@
 /** A standalone HTML page of figures: plotly.js inlined once in the head, nothing fetched from the network. */
 import { atomicWrite } from '../formats/atomic-write';
+import { escapeHtml } from '../display/escape-html';
 import { figureHtml, jsonFigure, PlotSession, type MimeBundle } from './bundle';
 import type { PlotlyFigure } from './figure';
 import { plotlyScriptTag } from './plotlyjs';
@@ -44,10 +45,6 @@ export async function writeHtmlPage(path: string, items: PageItem[], opts: HtmlP
 function isBundle(x: PageItem): x is MimeBundle {
   const d = (x as MimeBundle).data as unknown;
   return typeof d === 'object' && d !== null && !Array.isArray(d) && 'application/vnd.plotly.v1+json' in d;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** The lines of a standalone page up to </head>: title, style, and plotly.js inlined when `plotly` (about 1.5 MB). */
