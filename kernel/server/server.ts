@@ -33,9 +33,6 @@ export class TsfreezeServer extends ZmqServer {
   private outputParent: Message | null = null;
   readonly streams: StreamForwarder;
   private closed = false;
-  private markBound!: () => void;
-  /** Resolves when every socket is bound (publishing a busy status while iopub still binds throws); the read loops start only then. */
-  private readonly bound = new Promise<void>((resolve) => { this.markBound = resolve; });
   private warmTimer: NodeJS.Timeout | null = null;
   private warmed = false;
 
@@ -56,7 +53,6 @@ export class TsfreezeServer extends ZmqServer {
    */
   override async init(): Promise<void> {
     await this.bindSockets();
-    this.markBound();
     this.warmTimer = setTimeout(() => this.warmUp(), WARM_UP_FALLBACK_MS);
     this.warmTimer.unref();
     this.streams.install();
@@ -75,10 +71,11 @@ export class TsfreezeServer extends ZmqServer {
   }
 
   /**
-   * Creates and binds the five sockets, then starts reading them (tslab's own init starts its
+   * Creates and binds the five sockets, then starts reading them, so that no request is handled
+   * while iopub still binds (publishing its busy status would throw). tslab's own init starts its
    * read loops before binding: a request that arrives the moment shell is bound is read, and the
    * loop's next receive, still inside zeromq's bind, throws "Socket is blocked by a bind or unbind
-   * operation", which ends the loop for good: the kernel lives on without reading that socket).
+   * operation", which ends the loop for good: the kernel lives on without reading that socket.
    */
   private async bindSockets(): Promise<void> {
     const info = readConnectionFile(this.configPath);
@@ -146,9 +143,8 @@ export class TsfreezeServer extends ZmqServer {
     this.publish(parent, 'status', { execution_state: state });
   }
 
-  /** Every shell and control message arrives here (tslab's socket loops call it without awaiting). */
+  /** Every shell and control message arrives here (the read loops call it without awaiting; every socket is bound by then). */
   override async handleShellMessage(sock: Sock, ...frames: Buffer[]): Promise<void> {
-    await this.bound;
     try {
       await this.dispatch(sock, frames);
     } finally {
