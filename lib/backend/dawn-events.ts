@@ -18,8 +18,11 @@ interface PendingNative {
 
 let pending: Set<PendingNative> | null = null;
 
+/** A native function's source is `function name() { [native code] }`: short, so longer sources are not scanned. */
 function isNative(fn: unknown): boolean {
-  return typeof fn === 'function' && /\{\s*\[native code\]\s*\}$/.test(Function.prototype.toString.call(fn));
+  if (typeof fn !== 'function') return false;
+  const source = Function.prototype.toString.call(fn);
+  return source.length <= 256 && /\{\s*\[native code\]\s*\}$/.test(source);
 }
 
 /** Wraps the global setImmediate (once per process) so that Dawn's queued event processing can be run early. */

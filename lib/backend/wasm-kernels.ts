@@ -293,11 +293,9 @@ function conv2DBackpropInputByMatMul(backend: BackendWasm, dy: TensorInfo, filte
   const pixels = n * oh * ow;
   const patch = kh * kw * ci;
   const a = call(backend, 'Reshape', { x: dy }, { shape: [1, pixels, co] });
-  const f = call(backend, 'Reshape', { x: filter }, { shape: [patch, co] });
-  const fT = call(backend, 'Transpose', { x: f }, { perm: [1, 0] });
-  const b = call(backend, 'Reshape', { x: fT }, { shape: [1, co, patch] });
-  const cols = kernelFunc('BatchMatMul')({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
-  free(backend, a, f, fT, b);
+  const b = call(backend, 'Reshape', { x: filter }, { shape: [1, patch, co] });
+  const cols = batchMatMul({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: true } });
+  free(backend, a, b);
   const out = backend.makeOutput([n, h, w, ci], 'float32');
   wasmLoops(backend).col2im(ptr(backend, cols), ptr(backend, out), n, h, w, ci, oh, ow, kh, kw, sh, sw, info.padInfo.top, info.padInfo.left);
   free(backend, cols);
@@ -674,9 +672,10 @@ function reduceLeading(kind: 'Sum' | 'Mean') {
     const period = cols % 2 === 0 ? cols : 2 * cols;
     const blocks = Math.floor((rows * cols) / period);
     const scratch = backend.makeOutput([2 * period], 'float32');
-    const partial = new Float64Array(heap(backend, scratch).buffer, ptr(backend, scratch), period);
+    const scratchView = heap(backend, scratch);
+    const partial = new Float64Array(scratchView.buffer, scratchView.byteOffset, period);
     partial.fill(0);
-    wasmLoops(backend).sumBlocks(ptr(backend, x), ptr(backend, scratch), blocks, period);
+    wasmLoops(backend).sumBlocks(ptr(backend, x), scratchView.byteOffset, blocks, period);
     const acc = new Float64Array(cols);
     for (let k = 0; k < period; k++) acc[k % cols] += partial[k];
     free(backend, scratch);

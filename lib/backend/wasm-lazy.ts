@@ -22,7 +22,6 @@ type DataId = TensorInfo['dataId'];
 type KernelArgs = { inputs: Record<string, TensorInfo>; backend: BackendWasm; attrs: tf.NamedAttrMap };
 
 interface Pending {
-  backend: BackendWasm;
   /** Computes the output and writes it into the placeholder's memory. */
   run: () => void;
   /** Releases the inputs kept alive for run. */
@@ -118,7 +117,6 @@ export function lazyKernel(
     for (const t of inputs) backend.incRef(t.dataId);
     const frozen: KernelArgs = { inputs: { ...args.inputs }, backend, attrs: { ...args.attrs } };
     pending.set(out.dataId, {
-      backend,
       run: () => {
         const result = kernel(frozen);
         try {

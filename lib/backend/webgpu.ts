@@ -175,21 +175,30 @@ export function createDawnWebGPUProvider(options: DawnProviderOptions = {}): Web
   const autoProbes = options.autoProbes ?? [DEFAULT_PROBE];
   const namedProbes = options.namedProbes ?? [OPENGLES_PROBE];
   let active: Active | null = null;
+  // One child process per probe for the life of the provider: what a machine's adapters are does not change.
+  const probed = new Map<DawnProbe, ReturnType<typeof probeAdapter>>();
+  const probeOnce = (packagePath: string, probe: DawnProbe): ReturnType<typeof probeAdapter> => {
+    let p = probed.get(probe);
+    if (p === undefined) probed.set(probe, (p = probeAdapter(packagePath, probe.flags, probe.featureLevels, probe.env)));
+    return p;
+  };
 
   /** Finds an adapter with the probes; loads Dawn into this process only for one worth taking. */
   async function find(allowSoftware: boolean): Promise<{ gpu: GPU; adapter: Adapter; probe: DawnProbe; level: string; packages: Packages }> {
     const seen: string[] = [];
+    let software = false;
     const probes = allowSoftware ? [...autoProbes, ...namedProbes] : autoProbes;
     const packagePath = require.resolve(DAWN_PACKAGE);
     for (const probe of probes) {
       try {
         // First in a child process (quiet, and a crashing driver takes only the child with it).
-        const { found, stderr } = await probeAdapter(packagePath, probe.flags, probe.featureLevels, probe.env);
+        const { found, stderr } = await probeOnce(packagePath, probe);
         if (found == null) {
           seen.push(`${probe.label}: no adapter${stderr ? ` (${lastLine(stderr)})` : ''}`);
           continue;
         }
         if (isSoftwareAdapter(found.info) && !allowSoftware) {
+          software = true;
           seen.push(`${probe.label}: only a software adapter, ${describeAdapter(found.info)}`);
           continue;
         }
@@ -206,7 +215,6 @@ export function createDawnWebGPUProvider(options: DawnProviderOptions = {}): Web
         seen.push(`${probe.label}: ${message(err)}`);
       }
     }
-    const software = seen.some((s) => s.includes('only a software adapter'));
     const why = allowSoftware
       ? `no WebGPU adapter (${seen.join('; ')})`
       : `no hardware WebGPU adapter (${seen.join('; ')})${software ? "; 'auto' never picks a software adapter, setBackend('webgpu') does" : ''}`;
@@ -241,7 +249,7 @@ export function createDawnWebGPUProvider(options: DawnProviderOptions = {}): Web
 
   return {
     package: `${DAWN_PACKAGE} + ${WEBGPU_BACKEND_PACKAGE}`,
-    async activate({ allowSoftware }: { allowSoftware: boolean } = { allowSoftware: true }): Promise<WebGPUActivation> {
+    async activate({ allowSoftware }: { allowSoftware: boolean }): Promise<WebGPUActivation> {
       if (active == null) active = await start(allowSoftware);
       else if (active.software && !allowSoftware) {
         throw new Error(`only a software adapter (${active.adapter}); 'auto' never picks one`);
