@@ -4,9 +4,7 @@ import { parseArgs } from 'node:util';
 import { CheckpointError } from '../lib/formats/errors';
 import { formatBytes, formatKeysReport, keysReport } from './commands/keys';
 import { convertCheckpoint } from './commands/convert';
-
-/** A mistake in how the command was called. */
-class UsageError extends Error {}
+import { UsageError } from './commands/usage-error';
 
 type Command = (argv: string[]) => Promise<void>;
 
@@ -59,14 +57,8 @@ const commands: Record<string, Command> = {
     await new Promise(() => undefined);
   },
   async run(argv) {
-    const { parseRunArgs, runCommand, RunUsageError } = await import('./commands/run');
-    let parsed;
-    try {
-      parsed = parseRunArgs(argv);
-    } catch (e) {
-      throw e instanceof RunUsageError ? new UsageError(e.message) : e;
-    }
-    await runCommand(parsed);
+    const { parseRunArgs, runCommand } = await import('./commands/run');
+    await runCommand(parseRunArgs(argv));
   },
   async keys(argv) {
     const { positionals, values } = args(argv, 1, { root: { type: 'string' }, json: { type: 'boolean' } });
@@ -77,8 +69,9 @@ const commands: Record<string, Command> = {
     const { positionals, values } = args(argv, 2, { json: { type: 'boolean' } });
     const [a, b] = positionals;
     // Loaded here, not at the top: it brings in TF.js (about 0.1 s), which keys and convert do not need.
-    const { diffKeysReport, formatKeyDiff } = await import('./commands/diffkeys');
-    const diff = await diffKeysReport(a, b);
+    const { formatKeyDiff } = await import('./commands/diffkeys');
+    const { diffKeys } = await import('../lib/model/diff-keys');
+    const diff = await diffKeys(a, b);
     console.log(values.json ? JSON.stringify(diff, null, 2) : formatKeyDiff(diff, { a, b }));
   },
   async convert(argv) {

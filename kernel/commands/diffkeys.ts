@@ -4,35 +4,10 @@
  * terminal and as an HTML table for the notebook.
  */
 import type { ModelKeyDiff } from '../../lib/model/diff-keys';
-import { resolveShapes, type WeightSource } from '../../lib/model/sources';
-import type { Layout } from '../../lib/model/state-dict-of';
 import { ruleCode, type RenameRule } from '../../lib/statedict/rename';
-import { diffKeyShapes, type Suggestion } from '../../lib/statedict/diff';
+import type { Suggestion } from '../../lib/statedict/diff';
 import type { KeyShapes } from '../../lib/statedict/select';
 import { badge, box, code, codeLine, details, escapeHtml, shapeText, table, type Tone } from '../magics/html';
-
-/** A key diff with the shapes of both sides, in the naming it was made in. */
-export interface KeyDiffWithShapes {
-  diff: ModelKeyDiff;
-  shapesA: KeyShapes;
-  shapesB: KeyShapes;
-}
-
-/** Compares A and B as the library's diffKeys does (a model in PyTorch's naming when the other side is PyTorch's), keeping both sides' shapes; each file is read once. */
-export async function compareKeys(a: WeightSource, b: WeightSource): Promise<KeyDiffWithShapes> {
-  const isData = (x: WeightSource) => typeof x === 'string' || x instanceof Map;
-  let ra = isData(a) ? await resolveShapes(a) : undefined;
-  let rb = isData(b) ? await resolveShapes(b) : undefined;
-  const layout: Layout = ra?.layout ?? rb?.layout ?? 'tfjs';
-  ra ??= await resolveShapes(a, layout);
-  rb ??= await resolveShapes(b, layout);
-  return { diff: { ...diffKeyShapes(ra.shapes, rb.shapes), layout }, shapesA: ra.shapes, shapesB: rb.shapes };
-}
-
-/** Compares the keys and shapes of A and B (checkpoint paths, state dicts or models); `--json` prints the result as is. */
-export async function diffKeysReport(a: WeightSource, b: WeightSource): Promise<ModelKeyDiff> {
-  return (await compareKeys(a, b)).diff;
-}
 
 /** Options of formatKeyDiff. */
 export interface FormatKeyDiffOptions {
@@ -67,7 +42,6 @@ export function suggestionCode(d: Pick<ModelKeyDiff, 'suggestions'>, s: Suggesti
 export function formatKeyDiff(d: ModelKeyDiff, opts: FormatKeyDiffOptions = {}): string {
   const limit = opts.limit ?? 20;
   const a = opts.a ?? 'A', b = opts.b ?? 'B';
-  const shape = (s: number[]) => `[${s.join(', ')}]`;
   const out: string[] = [];
   out.push(`A: ${a}`);
   out.push(`B: ${b}`);
@@ -83,11 +57,11 @@ export function formatKeyDiff(d: ModelKeyDiff, opts: FormatKeyDiffOptions = {}):
   const withShape = (keys: string[], side: KeyShapes | undefined) => {
     if (!side) return keys;
     const w = Math.max(0, ...keys.slice(0, limit).map((k) => k.length));
-    return keys.map((k) => `${k.padEnd(w)}  ${shape(side.get(k)?.shape ?? [])}`);
+    return keys.map((k) => `${k.padEnd(w)}  ${shapeText(side.get(k)?.shape ?? [])}`);
   };
   list('matched', withShape(d.matched, sh?.a));
   const width = Math.max(0, ...d.mismatched.slice(0, limit).map((m) => m.key.length));
-  list('shape-mismatched (A vs B)', d.mismatched.map((m) => `${m.key.padEnd(width)}  ${shape(m.a)} vs ${shape(m.b)}`));
+  list('shape-mismatched (A vs B)', d.mismatched.map((m) => `${m.key.padEnd(width)}  ${shapeText(m.a)} vs ${shapeText(m.b)}`));
   list('only in A', withShape(d.onlyA, sh?.a));
   list('only in B', withShape(d.onlyB, sh?.b));
   out.push('');

@@ -3,16 +3,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KernelClient, type StartOptions } from '../protocol/client';
+import { kernelSpec } from './install';
+import { UsageError } from './usage-error';
 import { describeFailure, runNotebook, type RunResult } from '../run/execute';
 import { readNotebook, writeNotebook } from '../run/notebook';
 import { writeNotebookHtml } from '../run/html';
 import { stripAnsi } from '../run/ansi';
 
-/** A mistake in how `tsfreeze run` was called (the CLI shows its usage). */
-export class RunUsageError extends Error {}
-
-export const RUN_USAGE = `run NOTEBOOK.ipynb [-o OUT.ipynb] [--html OUT.html | --no-html] [--timeout S]
-      [--kernel NAME | --kernel-cmd CMD... {connection_file} ...]`;
 
 export interface RunArgs {
   notebook: string;
@@ -43,18 +40,18 @@ export function parseRunArgs(argv: string[]): RunArgs {
       strict: true,
     });
   } catch (e) {
-    throw new RunUsageError((e as Error).message);
+    throw new UsageError((e as Error).message);
   }
   const { positionals, values } = parsed;
-  if (positionals.length !== 1) throw new RunUsageError(`expected 1 argument (the notebook), got ${positionals.length}`);
-  if (kernelCmd && kernelCmd.length === 0) throw new RunUsageError('--kernel-cmd needs the kernel\'s command line after it, e.g. --kernel-cmd python3 -m ipykernel_launcher -f {connection_file}');
-  if (kernelCmd && !kernelCmd.some((a) => a.includes('{connection_file}'))) throw new RunUsageError('the --kernel-cmd command line must contain {connection_file}, where the kernel is told its connection file');
-  if (kernelCmd && values.kernel !== undefined) throw new RunUsageError('give either --kernel NAME or --kernel-cmd ..., not both');
-  if (values.html !== undefined && values['no-html']) throw new RunUsageError('give either --html FILE or --no-html, not both');
+  if (positionals.length !== 1) throw new UsageError(`expected 1 argument (the notebook), got ${positionals.length}`);
+  if (kernelCmd && kernelCmd.length === 0) throw new UsageError('--kernel-cmd needs the kernel\'s command line after it, e.g. --kernel-cmd python3 -m ipykernel_launcher -f {connection_file}');
+  if (kernelCmd && !kernelCmd.some((a) => a.includes('{connection_file}'))) throw new UsageError('the --kernel-cmd command line must contain {connection_file}, where the kernel is told its connection file');
+  if (kernelCmd && values.kernel !== undefined) throw new UsageError('give either --kernel NAME or --kernel-cmd ..., not both');
+  if (values.html !== undefined && values['no-html']) throw new UsageError('give either --html FILE or --no-html, not both');
   let timeout: number | null = null;
   if (values.timeout !== undefined) {
     timeout = Number(values.timeout);
-    if (!Number.isFinite(timeout) || timeout <= 0) throw new RunUsageError(`--timeout must be a positive number of seconds, got ${JSON.stringify(values.timeout)}`);
+    if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got ${JSON.stringify(values.timeout)}`);
   }
   const notebook = resolve(positionals[0]);
   const stem = join(dirname(notebook), basename(notebook, extname(notebook)));
@@ -73,11 +70,8 @@ export function tsfreezeCli(): string {
   // Compiled, this file is dist/kernel/commands/run.js; run from source (tsx), look in dist/ beside the sources.
   for (let dir = __dirname, i = 0; i < 5; i++, dir = dirname(dir)) {
     const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'tsfreeze') {
-      const cli = join(dir, 'dist', 'kernel', 'cli.js');
-      if (!existsSync(cli)) throw new Error(`the tsfreeze kernel is not built (${cli} is missing): run npm run build`);
-      return cli;
-    }
+    // Whether it is built, kernelSpec checks.
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'tsfreeze') return join(dir, 'dist', 'kernel', 'cli.js');
   }
   throw new Error(`cannot find the tsfreeze package around ${__dirname}`);
 }
@@ -86,7 +80,8 @@ export function tsfreezeCli(): string {
 export function kernelStartOptions(a: Pick<RunArgs, 'kernel' | 'kernelCmd'>): StartOptions {
   if (a.kernel) return { kernelName: a.kernel };
   if (a.kernelCmd) return { argv: a.kernelCmd };
-  return { argv: [process.execPath, tsfreezeCli(), 'kernel', '--connection-file', '{connection_file}'], interruptMode: 'signal' };
+  const spec = kernelSpec(tsfreezeCli());
+  return { argv: spec.argv as string[], interruptMode: spec.interrupt_mode as 'signal' };
 }
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;

@@ -2,12 +2,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { extname, isAbsolute, join } from 'node:path';
 import { atomicWrite } from '../../lib/formats/atomic-write';
-import { figureHtml, jsonFigure } from '../../lib/plot/bundle';
+import { figureHtml, jsonFigure, PLOTLY_MIME } from '../../lib/plot/bundle';
 import { pageHead } from '../../lib/plot/page';
 import type { PlotlyFigure } from '../../lib/plot/figure';
 import { ansiToHtml } from './ansi';
 import { escapeHtml, renderMarkdown } from './markdown';
 import { text, type Cell, type Notebook, type Output } from './notebook';
+import { JSON_MIME } from './outputs';
 
 export interface HtmlOptions {
   /** The page's title (default: the notebook's metadata title, else 'Notebook'). */
@@ -20,7 +21,6 @@ export interface HtmlOptions {
   failedCell?: number;
 }
 
-const PLOTLY = 'application/vnd.plotly.v1+json';
 const IMAGES: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/gif': 'gif', 'image/webp': 'webp' };
 const FILE_IMAGES: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp', '.svg': 'image/svg+xml' };
 
@@ -112,9 +112,9 @@ function renderOutput(o: Output, ctx: Ctx): string {
 /** The richest representation of a bundle this page can show, as Jupyter front ends choose. */
 function renderBundle(data: Record<string, unknown>, metadata: Record<string, unknown>, ctx: Ctx): string {
   const str = (m: string) => (typeof data[m] === 'string' ? (data[m] as string) : Array.isArray(data[m]) ? (data[m] as string[]).join('') : undefined);
-  if (data[PLOTLY] && typeof data[PLOTLY] === 'object') {
+  if (data[PLOTLY_MIME] && typeof data[PLOTLY_MIME] === 'object') {
     try {
-      const figure = jsonFigure(data[PLOTLY] as PlotlyFigure);
+      const figure = jsonFigure(data[PLOTLY_MIME] as PlotlyFigure);
       ctx.hasPlotly = true;
       ctx.plotIds += 1;
       return figureHtml(figure, { id: `nb-plot-${ctx.plotIds}`, svg: str('image/svg+xml') });
@@ -133,7 +133,7 @@ function renderBundle(data: Record<string, unknown>, metadata: Record<string, un
   const latex = str('text/latex');
   if (latex !== undefined) return `<pre class="math">${escapeHtml(latex)}</pre>`;
   for (const [mime, v] of Object.entries(data)) {
-    if (/^application\/(.*\+)?json$/.test(mime)) return `<pre>${escapeHtml(JSON.stringify(v, null, 2))}</pre>`;
+    if (JSON_MIME.test(mime)) return `<pre>${escapeHtml(JSON.stringify(v, null, 2))}</pre>`;
   }
   const plain = str('text/plain');
   return plain !== undefined ? `<pre>${ansiToHtml(plain)}</pre>` : '';

@@ -75,7 +75,8 @@ export function applyCarriageReturns(s: string): string {
   }).join('\n');
 }
 
-const JSON_MIME = /^application\/(.*\+)?json$/;
+/** MIME types whose data nbformat keeps as JSON (not as a string). */
+export const JSON_MIME = /^application\/(.*\+)?json$/;
 
 /** A bundle nbformat accepts: JSON types keep their value, others must be text. */
 function mimeBundle(v: unknown): Record<string, unknown> {

@@ -17,8 +17,8 @@ registerMagic({
   help: [
     'Compares every frozen weight of MODEL with a reference, element by element (exact equality):',
     '  --against VAR  a Fingerprint (fingerprint(model)) or a StateDict snapshot (stateDictOf(model), TF.js naming);',
-    '  otherwise the fingerprint %freeze / %unfreeze / %load took last, or the one train()\'s guard took',
-    '  when the library keeps it; with none, one is taken now and the next %checkfrozen compares with it.',
+    '  otherwise the fingerprint %freeze / %unfreeze / %load took last, or the one train()\'s guard took;',
+    '  with none, one is taken now and the next %checkfrozen compares with it.',
     'Unchanged: says so, with how many tensors and elements were compared. Changed: a table of the moved',
     'tensors, largest absolute change first, and the cell fails with FrozenWeightError (--warn: shows only).',
     '--reset takes a new fingerprint now (after you changed frozen weights on purpose).',
@@ -110,10 +110,10 @@ async function reference(ctx: MagicContext, model: { name: string; value: ModelL
   }
   // The magic's own fingerprint first when it covers what is frozen now: taken when the weights
   // were frozen, it also catches a change made before a later train(). Else the last fingerprint
-  // the library took (train()'s guard, or the user's fingerprint()), when it keeps one per model.
+  // the library took (train()'s guard, or the user's fingerprint()).
   const stored = storedFingerprint(ctx, model.value);
-  const guard = (await import('../../../lib/freeze/guard')) as { lastFingerprint?: (m: ModelLike) => Fingerprint | undefined };
-  const last = guard.lastFingerprint?.(model.value);
+  const { lastFingerprint } = await import('../../../lib/freeze/guard');
+  const last = lastFingerprint(model.value);
   const covers = (fp: Fingerprint) => frozenNow.every((k) => fp.entries.has(k));
   const storedRef = stored && { fingerprint: stored.fingerprint, what: `the fingerprint ${stored.by} took at ${stored.at.toLocaleTimeString('en-GB')}` };
   const lastRef = last && { fingerprint: last, what: "the last fingerprint taken (train()'s guard, or fingerprint())" };

@@ -32,8 +32,9 @@ registerMagic({
     const limit = call.options.limit === undefined ? 20 : Number(call.options.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`%diffkeys: --limit takes a positive integer, got ${JSON.stringify(call.options.limit)}\nusage: ${usage}`);
     const [a, b] = call.positionals.map((w) => expectSource(ctx, w, ['model', 'statedict'], 'diffkeys', usage));
-    const { compareKeys, formatKeyDiff, keyDiffHtml, suggestionRules } = await import('../../commands/diffkeys');
-    const { diff, shapesA, shapesB } = await compareKeys(a.value as never, b.value as never);
+    const { formatKeyDiff, keyDiffHtml, suggestionRules } = await import('../../commands/diffkeys');
+    const { diffKeysWithShapes } = await import('../../../lib/model/diff-keys');
+    const { diff, shapesA, shapesB } = await diffKeysWithShapes(a.value as never, b.value as never);
     // The TypeScript lines run as they are: A's variable, or the file read in place.
     const sd = a.kind === 'statedict' ? a.name : a.kind === 'path' ? `(await readCheckpoint(${JSON.stringify(a.name)})).stateDict` : 'sd';
     const extraLines = (s: (typeof diff.suggestions)[number]) => {

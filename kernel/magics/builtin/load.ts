@@ -6,7 +6,7 @@ import { registerMagic, UsageError } from '../registry';
 import { completeSources, completeVariables, expectSource, expectVariable, libType, literalWords, type Source } from '../resolve';
 import { parseRenameRule, quoteWord, ruleWord, RULE_HELP } from '../rename-rule';
 import { refreshFingerprint } from '../fingerprints';
-import { badge, box, codeLine, details, escapeHtml, table, type Tone } from '../html';
+import { badge, box, codeLine, details, escapeHtml, shapeText, table, type Tone } from '../html';
 
 const usage = '%load MODEL SOURCE [--strict] [--from torch|tfjs] [--rename RULE]... [--map auto] [--skip-mismatch] [--root KEY] [--as NAME]';
 
@@ -120,7 +120,7 @@ async function reportBundle(r: LoadReport, model: { name: string; value: unknown
     r.warning ? box(`<pre style="margin:0;white-space:pre-wrap;font-weight:bold">${escapeHtml(r.warning)}</pre>${fix ? `<div>The rename that fixes it:</div>${codeLine(fix)}` : ''}`, 'bad') : fix ? box(`<div>Likely fix:</div>${codeLine(fix)}`, 'warn') : '',
     keyList('missing (the model has them, the source does not)', 'warn', r.missing.map((k) => [k]), ['key']),
     keyList('unexpected (the source has them, the model does not)', 'warn', r.unexpected.map((k) => [k]), ['key']),
-    keyList('shape-mismatched', 'bad', r.mismatched.map((m) => [m.key, `[${m.got.join(', ')}]`, `[${m.expected.join(', ')}]`]), ['key', 'in the source', 'in the model']),
+    keyList('shape-mismatched', 'bad', r.mismatched.map((m) => [m.key, shapeText(m.got), shapeText(m.expected)]), ['key', 'in the source', 'in the model']),
     r.loaded.length ? details(badge(r.loaded.length, 'loaded', 'good'), table(['key'], r.loaded.map((k) => [k]), { tone: () => 'good' }), false) : '',
   ].filter(Boolean).join('\n');
   return { data: { 'text/plain': text.join('\n'), 'text/html': `<div class="tsfreeze-load">${html}</div>` } };
