@@ -15,8 +15,25 @@ function internalFrame(line: string): boolean {
   return /node_modules[\\/]tslab[\\/]|[\\/]kernel[\\/]server[\\/]|node:internal|node:vm/.test(line);
 }
 
-/** The error content for a value thrown by a cell (an Error or anything else). */
-export function errorOf(thrown: unknown): CellError {
+/** The cell (`In[3]`) and 1-based cell line of a position in a cell's compiled code, or undefined for other files. */
+export type CellPositionOf = (file: string, line: number, column: number) => { label: string; line: number } | 'wrapper' | undefined;
+
+/** A frame as the user wrote it: `at f (tsfreeze-cell-7:12:5)` becomes `at f (In[3]:2)`; null for the kernel's call of a cell. */
+function cellFrame(frame: string, position: CellPositionOf | undefined): string | null {
+  if (!position) return frame;
+  const m = /([^\s()]+):(\d+):(\d+)(\)?)$/.exec(frame);
+  const at = m ? position(m[1], Number(m[2]), Number(m[3])) : undefined;
+  if (at === 'wrapper') return null;
+  return at ? frame.slice(0, m!.index) + `${at.label}:${at.line}${m![4]}` : frame;
+}
+
+/** Errors for people, whose stack says nothing to the user (a magic called wrongly): shown as their message only. */
+function messageOnly(e: Error): boolean {
+  return e.name === 'UsageError';
+}
+
+/** The error content for a value thrown by a cell (an Error or anything else); `position` maps frames to cell lines. */
+export function errorOf(thrown: unknown, position?: CellPositionOf): CellError {
   if (thrown instanceof Error || (thrown && typeof thrown === 'object' && 'message' in thrown && 'stack' in thrown)) {
     const e = thrown as Error;
     const message = String(e.message ?? '');
@@ -24,7 +41,8 @@ export function errorOf(thrown: unknown): CellError {
       return { ename: 'KeyboardInterrupt', evalue: 'interrupted', traceback: ['KeyboardInterrupt: the cell was interrupted'] };
     }
     const ename = e.name || e.constructor?.name || 'Error';
-    const frames = String(e.stack ?? '').split('\n').slice(1).filter((l) => /^\s+at /.test(l) && !internalFrame(l));
+    if (messageOnly(e)) return { ename, evalue: message, traceback: [`${ename}: ${message}`] };
+    const frames = String(e.stack ?? '').split('\n').slice(1).filter((l) => /^\s+at /.test(l) && !internalFrame(l)).map((l) => cellFrame(l, position)).filter((l): l is string => l !== null);
     return { ename, evalue: message, traceback: [`${ename}: ${message}`, ...frames] };
   }
   const text = typeof thrown === 'string' ? thrown : inspect(thrown);

@@ -1,11 +1,11 @@
 /**
  * What the kernel does with each request, apart from the wire: run cells (TypeScript and
- * magics), answer kernel_info, is_complete, complete, inspect and history. It extends tslab's
- * handler and keeps its executor; the server (server.ts) owns sockets, queues and status.
+ * magics), answer kernel_info, is_complete, complete, inspect and history. The server
+ * (server.ts) owns sockets, queues and status.
  */
-import { JupyterHandlerImpl } from 'tslab/dist/jupyter';
-import { printQuickInfo } from 'tslab/dist/inspect';
 import * as ts from '@tslab/typescript-for-tslab';
+import { quickInfoText } from './tslab';
+import { calleeAt } from './callee';
 import type { MimeBundle } from '../../lib/display/bundle';
 import { findMagic, allMagics, magicHelp, parseMagicCall, UsageError, type MagicContext, type Magic } from '../magics/registry';
 import { completeMagicWords } from '../magics/complete';
@@ -45,36 +45,42 @@ export class CellFailure extends Error {
 
 import { VERSION } from '../version';
 
-export class TsfreezeHandler extends JupyterHandlerImpl {
+export class TsfreezeHandler {
   readonly history = new History();
   /** Per-magic state kept across cells. */
   readonly magicState = new Map<string, unknown>();
+  /** The label of the cell that runs (`In[3]`), for tracebacks. */
+  private label = '<cell>';
 
-  constructor(readonly session: Session) {
-    super(session.executor, false);
-  }
+  constructor(readonly session: Session) {}
 
   /** kernel_info_reply content. */
-  override handleKernel() {
-    const info = super.handleKernel();
+  handleKernel() {
     return {
-      ...info,
       status: 'ok',
       protocol_version: '5.3',
       implementation: 'tsfreeze',
       implementation_version: VERSION,
-      language_info: { ...info.language_info, name: 'typescript', version: ts.version, mimetype: 'text/typescript', file_extension: '.ts' },
-      banner: `TypeScript ${ts.version} on Node ${process.version} (tsfreeze ${VERSION}, tslab executor). %lsmagic lists the magics.`,
+      language_info: {
+        name: 'typescript',
+        version: ts.version,
+        mimetype: 'text/typescript',
+        file_extension: '.ts',
+        // Classic Notebook highlights with CodeMirror's javascript mode in its TypeScript flavour; JupyterLab reads `mode`.
+        codemirror_mode: { mode: 'typescript', name: 'javascript', typescript: true },
+      },
+      banner: `TypeScript ${ts.version} on Node ${process.version} (tsfreeze ${VERSION}, on tslab's converter). %lsmagic lists the magics.`,
       help_links: [{ text: 'tsfreeze README', url: 'https://www.npmjs.com/package/tsfreeze' }] as [{ text: string; url: string }],
     };
   }
 
-  override handleIsComplete(req: { code: string }) {
+  handleIsComplete(req: { code: string }) {
     return isComplete(req.code);
   }
 
-  /** Runs a cell: TypeScript chunks and magics in order, stopping at the first error. */
-  async execute(req: ExecuteRequest, out: CellOutput): Promise<CellOutcome> {
+  /** Runs a cell: TypeScript chunks and magics in order, stopping at the first error; `count` is its execution count, for tracebacks. */
+  async execute(req: ExecuteRequest, out: CellOutput, count?: number): Promise<CellOutcome> {
+    this.label = count !== undefined && !req.silent ? `In[${count}]` : '<cell>';
     const split = splitCell(req.code);
     const ctx = this.magicContext(out);
     let last: { hasValue: boolean; value?: unknown } = { hasValue: false };
@@ -100,7 +106,7 @@ export class TsfreezeHandler extends JupyterHandlerImpl {
     let last: { hasValue: boolean; value?: unknown } = { hasValue: false };
     for (const seg of segments) {
       if (seg.kind === 'code') {
-        const r = await this.session.run(seg.code, seg.line);
+        const r = await this.session.run(seg.code, { label: this.label, lineOffset: seg.line });
         if (!r.ok) throw new CellFailure(r.error);
         last = r;
       } else if (seg.kind === 'magic') {
@@ -157,7 +163,7 @@ export class TsfreezeHandler extends JupyterHandlerImpl {
   private async userExpressions(exprs: Record<string, string>): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = {};
     for (const [name, code] of Object.entries(exprs)) {
-      const r = await this.session.run(`(${code})`);
+      const r = await this.session.run(`(${code})`, { label: '<user_expressions>' });
       out[name] = r.ok ? { status: 'ok', ...valueBundle(r.value) } : { status: 'error', ...r.error };
     }
     return out;
@@ -184,16 +190,26 @@ export class TsfreezeHandler extends JupyterHandlerImpl {
     return { status: 'ok', matches: info.candidates, cursor_start: info.start, cursor_end: info.end, metadata: {} };
   }
 
-  /** inspect_reply content: a magic's help on a magic line, else TypeScript's quick info. */
+  /**
+   * inspect_reply content: a magic's help on a magic line, else TypeScript's quick info of the
+   * name at the cursor; inside a call's parentheses, of the function called (as ipykernel does).
+   */
   inspect(code: string, cursor: number) {
     const lineStart = code.lastIndexOf('\n', cursor - 1) + 1;
     const lineEnd = code.indexOf('\n', cursor);
     const line = code.slice(lineStart, lineEnd < 0 ? undefined : lineEnd);
     const m = /^\s*%%?([\w-]+)/.exec(line);
     if (m && findMagic(m[1])) return { status: 'ok', found: true, data: { 'text/plain': this.helpOf(m[1]) }, metadata: {} };
-    const info = this.session.executor.inspect(blankMagicLines(code), cursor);
+    const src = blankMagicLines(code);
+    const callee = calleeAt(src, cursor);
+    const info = (callee !== undefined ? this.session.executor.inspect(src, callee) : undefined) ?? this.session.executor.inspect(src, cursor);
     if (!info) return { status: 'ok', found: false, data: {}, metadata: {} };
-    return { status: 'ok', found: true, data: { 'text/plain': printQuickInfo(info) }, metadata: {} };
+    return { status: 'ok', found: true, data: { 'text/plain': quickInfoText(info) }, metadata: {} };
+  }
+
+  /** Stops the session's TypeScript compiler (at shutdown). */
+  close(): void {
+    this.session.close();
   }
 
   /** history_reply content. */

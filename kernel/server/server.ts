@@ -5,8 +5,7 @@
  * execute_input, execute_result and error messages, history and comm_info replies,
  * stop_on_error, interrupt and shutdown on the control channel.
  */
-import { ZmqServer } from 'tslab/dist/jupyter';
-import * as tslabJupyter from 'tslab/dist/jupyter';
+import { setTslabDisplay, TslabZmqServer } from './tslab';
 import * as zmq from 'zeromq';
 import { decodeMessage, encodeMessage, replyTo, WireError, type Message } from '../protocol/wire';
 import { channelUrl, readConnectionFile } from '../protocol/connection';
@@ -23,7 +22,7 @@ const WARM_UP_FALLBACK_MS = 1000;
 /** How long after the compiler is built the type declarations are preloaded, if no cell came. */
 const PRELOAD_DELAY_MS = 250;
 
-export class TsfreezeServer extends ZmqServer {
+export class TsfreezeServer extends TslabZmqServer {
   private shellQueue: Promise<void> = Promise.resolve();
   private received = 0;
   /** Execute requests received up to this number are aborted (after an error with stop_on_error). */
@@ -37,7 +36,7 @@ export class TsfreezeServer extends ZmqServer {
   private warmed = false;
 
   constructor(readonly kernel: TsfreezeHandler, configPath: string, private onExit: (code: number) => void = (c) => process.exit(c)) {
-    super(kernel, configPath);
+    super(kernel as never, configPath);
     this.streams = new StreamForwarder((name, text) => {
       if (this.outputParent) this.publish(this.outputParent, 'stream', { name, text });
       else this.streams.log(text);
@@ -66,8 +65,7 @@ export class TsfreezeServer extends ZmqServer {
       return kernelTrainingView(host, defaultPlotSession())(model);
     });
     // tslab's own display API (import * as tslab from "tslab"; tslab.display.html(...)) writes here.
-    (tslabJupyter as { lastWriteDisplayData: unknown }).lastWriteDisplayData = (d: { data: Record<string, unknown>; metadata?: Record<string, unknown>; transient?: { display_id?: string } }, update: boolean) =>
-      this.display({ data: d.data, metadata: d.metadata ?? {} }, { id: d.transient?.display_id, update });
+    setTslabDisplay((d, update) => this.display({ data: d.data, metadata: d.metadata ?? {} }, { id: d.transient?.display_id, update }));
   }
 
   /**
@@ -279,7 +277,7 @@ export class TsfreezeServer extends ZmqServer {
       display: (bundle, opts) => this.display(bundle, opts),
       print: (text) => this.streams.write('stdout', text),
     };
-    const outcome = await this.kernel.execute(req, out);
+    const outcome = await this.kernel.execute(req, out, count);
     this.streams.flush();
     if (outcome.status === 'ok') {
       if (outcome.result && !silent) {

@@ -40,8 +40,9 @@ test('a later cell can use an earlier cell\'s variable in a shorthand property (
     assert.ok(r.ok, JSON.stringify(r));
     assert.deepEqual((r as { value: unknown }).value, { x: 1, y: [2] });
     // The control: what tslab runs without the expansion fails.
-    const raw = await s.executor.execute('const z = ({ x }).x');
-    assert.equal(raw, false);
+    const raw = await s.executor.execute('const z = ({ x }).x', { label: 'In[3]', lineOffset: 0 });
+    assert.equal(raw.ok, false);
+    assert.match(String((raw as { thrown: Error }).thrown), /x is not defined/);
   } finally {
     s.close();
   }
