@@ -1,11 +1,20 @@
-/** `tsfreeze install`: registers (or removes) the Jupyter kernelspec that starts this package's kernel with this Node. */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+/**
+ * `tsfreeze install`: registers (or removes) the Jupyter kernelspec that starts this package's
+ * kernel with this Node, with its logos, and beside it, as a classic Notebook nbextension, the
+ * copy of plotly.js that plot outputs load (so that no notebook has to carry plotly.js).
+ */
+import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { atomicWrite } from '../../lib/formats/atomic-write';
+import { PLOTLY_NBEXTENSION, plotlyStandaloneJs } from '../../lib/plot/plotlyjs';
+import { kernelRoot } from '../server/module-fallback';
 
 export const KERNEL_NAME = 'tsfreeze';
+/** The kernel reads where the nbextension copy of plotly.js is from this variable of its kernelspec. */
+export const PLOTLY_ENV = 'TSFREEZE_PLOTLY_NBEXTENSION';
+const LOGOS = ['logo-32x32.png', 'logo-64x64.png', 'logo.svg'];
 
 /** Where to install: the user's Jupyter data dir, the Python environment's, or under a prefix. */
 export type InstallTarget = { kind: 'user' } | { kind: 'sys-prefix' } | { kind: 'prefix'; dir: string };
@@ -52,19 +61,31 @@ export function kernelSpec(cli: string = resolve(__dirname, '..', 'cli.js')): Re
   };
 }
 
-/** Writes kernel.json; returns its folder. */
+/** The nbextension file of plotly.js that goes with a kernelspec folder (share/jupyter/nbextensions/tsfreeze/...). */
+export function plotlyNbextensionFile(kernelFolder: string): string {
+  return join(dirname(dirname(kernelFolder)), ...PLOTLY_NBEXTENSION.split('/'));
+}
+
+/** Writes kernel.json, the logos and the plotly.js nbextension; returns the kernelspec's folder. */
 export async function installKernelSpec(target: InstallTarget, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const dir = kernelDir(target, env);
   mkdirSync(dir, { recursive: true });
-  await atomicWrite(join(dir, 'kernel.json'), [Buffer.from(JSON.stringify(kernelSpec(), null, 2) + '\n')]);
+  const plotly = plotlyNbextensionFile(dir);
+  mkdirSync(dirname(plotly), { recursive: true });
+  await atomicWrite(plotly, [Buffer.from(plotlyStandaloneJs(), 'utf8')]);
+  for (const logo of LOGOS) copyFileSync(join(kernelRoot(), 'assets', logo), join(dir, logo));
+  const spec = kernelSpec();
+  spec.env = { ...(spec.env as Record<string, string>), [PLOTLY_ENV]: plotly };
+  await atomicWrite(join(dir, 'kernel.json'), [Buffer.from(JSON.stringify(spec, null, 2) + '\n')]);
   return dir;
 }
 
-/** Removes the kernelspec folder; returns it, or null when there was none. */
+/** Removes the kernelspec folder and the plotly.js nbextension; returns the folder, or null when there was none. */
 export function uninstallKernelSpec(target: InstallTarget, env: NodeJS.ProcessEnv = process.env): string | null {
   const dir = kernelDir(target, env);
   if (!existsSync(join(dir, 'kernel.json'))) return null;
-  // Only this kernel's folder goes: the parent folders hold other kernels.
+  // Only this kernel's folders go: the parent folders hold other kernels and extensions.
   rmSync(dir, { recursive: true, force: true });
+  rmSync(dirname(plotlyNbextensionFile(dir)), { recursive: true, force: true });
   return dir;
 }

@@ -3,6 +3,11 @@ import { loadMagics } from '../magics/load';
 import { TsfreezeHandler } from '../server/handler';
 import { TsfreezeServer } from '../server/server';
 import { Session } from '../server/session';
+import { existsSync } from 'node:fs';
+import { checkTslab } from '../server/tslab';
+import { configureDefaultPlotSession } from '../../lib/plot/show';
+import { PLOTLY_NBEXTENSION } from '../../lib/plot/plotlyjs';
+import { PLOTLY_ENV } from './install';
 
 /** How often the kernel checks that the process that started it is still there. */
 const PARENT_POLL_MS = 1000;
@@ -30,7 +35,11 @@ export function watchParent(exit: () => void, env: NodeJS.ProcessEnv = process.e
 
 /** Starts the kernel on the connection file's ports; resolves once the sockets are bound. */
 export async function startKernel(connectionFile: string): Promise<TsfreezeServer> {
+  checkTslab();
   loadMagics();
+  // Installed with its plotly.js nbextension: every plot output loads plotly.js from the Notebook server.
+  const plotly = process.env[PLOTLY_ENV];
+  if (plotly && existsSync(plotly)) configureDefaultPlotSession({ plotlyUrl: PLOTLY_NBEXTENSION });
   const session = new Session(process.cwd());
   const handler = new TsfreezeHandler(session);
   const server = new TsfreezeServer(handler, connectionFile);

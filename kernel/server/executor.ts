@@ -231,15 +231,23 @@ function routeDefines(js: string): string {
   return js.replace(/^Object\.defineProperty\(exports, /gm, '__tsfreeze_define(exports, ');
 }
 
-/** A cell's source with a mark comment before the first node of each line, and how to undo it for diagnostics. */
+/**
+ * A cell's source with a mark comment before each statement (the first on its line), and how to
+ * undo it for diagnostics. Only statements: TypeScript may print a comment it keeps on a line
+ * of its own, which before an expression it moved behind a `return` (a named import's getter)
+ * would end that return.
+ */
 export function markLines(src: string): { text: string; unshift(d: Diagnostic): Diagnostic } {
   const sf = ts.createSourceFile('cell.ts', src, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const firstOnLine = new Map<number, number>();
   const visit = (node: ts.Node): void => {
-    const start = node.getStart(sf, true);
-    const line = sf.getLineAndCharacterOfPosition(start).line;
-    const seen = firstOnLine.get(line);
-    if (seen === undefined || start < seen) firstOnLine.set(line, start);
+    const p = node.parent;
+    if (p && (ts.isSourceFile(p) || ts.isBlock(p) || ts.isModuleBlock(p) || ts.isCaseClause(p) || ts.isDefaultClause(p)) && !ts.isImportDeclaration(node)) {
+      const start = node.getStart(sf, true);
+      const line = sf.getLineAndCharacterOfPosition(start).line;
+      const seen = firstOnLine.get(line);
+      if (seen === undefined || start < seen) firstOnLine.set(line, start);
+    }
     ts.forEachChild(node, visit);
   };
   ts.forEachChild(sf, visit);

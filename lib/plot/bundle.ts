@@ -3,13 +3,15 @@
  *
  * - `application/vnd.plotly.v1+json`: the figure, for front ends with a Plotly renderer
  *   (JupyterLab/Notebook 7 with the jupyterlab-plotly extension, VS Code): it wins when present.
- * - `text/html`: a div and a script that draws it with plotly.js. The first bundle of a
- *   PlotSession carries plotly.js itself (about 1.5 MB, no CDN); the later ones only a small
- *   draw script that waits for it. Front ends run these scripts only in trusted output
- *   (JupyterLab: a trusted notebook or a cell run in this session); untrusted, the div shows a
- *   static SVG picture instead when one was rendered, else a line saying why nothing is drawn.
- *   In an exported HTML page (nbconvert, `tsfreeze run`) every output is on one page, so the
- *   library inlined once serves all of them.
+ * - `text/html`: a div and a script that draws it with plotly.js. plotly.js (about 1.5 MB) is
+ *   never fetched from a CDN. When the session has a `plotlyUrl` (the kernel sets it when
+ *   `tsfreeze install` put plotly.js beside the kernelspec as a Notebook nbextension), every
+ *   output loads it from the Jupyter server that shows the page, so each output draws itself,
+ *   after re-runs and in a reopened notebook, and none carries plotly.js. Without one, the first
+ *   bundle of a session carries plotly.js inline and the later ones wait for it. Front ends run
+ *   these scripts only in trusted output; untrusted, the div shows a static SVG picture instead
+ *   when one was rendered, else a line saying why nothing is drawn. An exported page
+ *   (`tsfreeze run`, htmlPage) inlines plotly.js once in its head.
  * - `image/svg+xml`: the same figure rendered by headless Chromium, for static viewers. Never
  *   `image/png`: JupyterLab would show it in place of the interactive plot.
  * - `text/plain`: one line naming the figure.
@@ -17,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { escapeHtml } from '../display/escape-html';
 import type { PlotlyFigure } from './figure';
-import { plotlyScriptTag, QUEUE } from './plotlyjs';
+import { plotlyJsVersion, plotlyScriptTag, QUEUE } from './plotlyjs';
 import { SvgRenderer, type SvgRendererOptions } from './svg';
 
 export const PLOTLY_MIME = 'application/vnd.plotly.v1+json';
@@ -41,6 +43,12 @@ export interface PlotSessionOptions {
   svg?: boolean | SvgRenderer | SvgRendererOptions;
   /** Where the session says things once (no Chromium, say); default: a line on stderr. */
   onNote?: (message: string) => void;
+  /**
+   * plotly.js's URL relative to the base URL of the Jupyter server that shows the outputs (such
+   * as PLOTLY_NBEXTENSION): every output loads it from there, and no bundle carries plotly.js
+   * unless asked with inline 'always'.
+   */
+  plotlyUrl?: string;
 }
 
 /**
@@ -58,9 +66,12 @@ export class PlotSession {
   private svgOff: string | undefined;
   private readonly notes = new Set<string>();
   private readonly onNote: (message: string) => void;
+  /** See PlotSessionOptions.plotlyUrl. */
+  readonly plotlyUrl: string | undefined;
 
   constructor(opts: PlotSessionOptions = {}) {
     this.token = randomBytes(4).toString('hex');
+    this.plotlyUrl = opts.plotlyUrl;
     this.onNote = opts.onNote ?? ((m) => process.stderr.write(`tsfreeze: ${m}\n`));
     const svg = opts.svg ?? true;
     if (svg instanceof SvgRenderer) this.renderer = svg;
@@ -72,7 +83,7 @@ export class PlotSession {
 
   /** Whether the next 'auto' bundle will carry plotly.js. */
   get needsPlotlyJs(): boolean {
-    return !this.inlined;
+    return !this.inlined && this.plotlyUrl === undefined;
   }
 
   /** A new div id, unique on any page this session's outputs land on. */
@@ -83,7 +94,7 @@ export class PlotSession {
 
   /** Decides whether a bundle carries plotly.js, and records it when it does. */
   takePlotlyJs(inline: InlinePlotly): boolean {
-    const take = inline === 'always' || (inline === 'auto' && !this.inlined);
+    const take = inline === 'always' || (inline === 'auto' && this.needsPlotlyJs);
     if (take) this.inlined = true;
     return take;
   }
@@ -150,7 +161,7 @@ export function plotBundle(figure: PlotlyFigure, opts: PlotBundleOptions): MimeB
   const json = jsonFigure(figure);
   const id = opts.id ?? opts.session.nextId();
   const withLib = opts.session.takePlotlyJs(opts.inline ?? 'auto');
-  const html = figureHtml(json, { id, svg: opts.svg }) + (withLib ? `\n${plotlyScriptTag()}` : '');
+  const html = figureHtml(json, { id, svg: opts.svg, plotlyUrl: opts.session.plotlyUrl }) + (withLib ? `\n${plotlyScriptTag()}` : '');
   const data: MimeBundle['data'] = { [PLOTLY_MIME]: json, 'text/html': html, 'text/plain': `<Plotly figure: ${titleText(json)}>` };
   if (opts.svg !== undefined) data['image/svg+xml'] = opts.svg;
   return { data, metadata: {} };
@@ -158,9 +169,11 @@ export function plotBundle(figure: PlotlyFigure, opts: PlotBundleOptions): MimeB
 
 /**
  * The HTML of one figure without plotly.js: a div holding a fallback (the SVG picture, or a line
- * of text) and a script that replaces it with the interactive plot as soon as `window.Plotly` exists.
+ * of text) and a script that replaces it with the interactive plot as soon as `window.Plotly`
+ * exists. With `plotlyUrl`, on a page served by Jupyter (classic Notebook's body names its base
+ * URL; JupyterLab's page config does), the script loads plotly.js from there once per page.
  */
-export function figureHtml(figure: PlotlyFigure, opts: { id: string; svg?: string }): string {
+export function figureHtml(figure: PlotlyFigure, opts: { id: string; svg?: string; plotlyUrl?: string }): string {
   if (!/^[A-Za-z][\w-]*$/.test(opts.id)) throw new Error(`figureHtml: id must be letters, digits, '-' or '_' starting with a letter, got ${JSON.stringify(opts.id)}`);
   const height = typeof figure.layout.height === 'number' ? figure.layout.height : 450;
   const title = titleText(figure);
@@ -180,12 +193,28 @@ export function figureHtml(figure: PlotlyFigure, opts: { id: string; svg?: strin
     div.style.minHeight = '';
     window.Plotly.newPlot(div, figure.data, figure.layout, figure.config);
   }
+  function jupyterBase() {
+    var base = document.body && document.body.getAttribute('data-base-url');
+    if (base) return base;
+    var config = document.getElementById('jupyter-config-data');
+    try { return (config && JSON.parse(config.textContent).baseUrl) || null; } catch (e) { return null; }
+  }
   if (window.Plotly) draw();
   else {
     (window.${QUEUE} = window.${QUEUE} || []).push(draw);
+    var url = ${JSON.stringify(opts.plotlyUrl ?? null)}, base = url && jupyterBase();
+    if (base && !window.${QUEUE}Loading) {
+      window.${QUEUE}Loading = true;
+      var tag = document.createElement('script');
+      tag.src = (base.slice(-1) === '/' ? base : base + '/') + url + '?v=' + ${JSON.stringify(plotlyJsVersion())};
+      tag.onerror = function () { window.${QUEUE}Loading = false; };
+      document.head.appendChild(tag);
+    }
     setTimeout(function () {
       var div = find(), note = div && div.querySelector('.tsfreeze-plot-note');
-      if (!window.Plotly && note) note.textContent = 'plotly.js is not on this page: tsfreeze sends it with the first plot of a kernel session. Re-run the cell that drew the first plot, or restart the kernel and run the notebook again.';
+      if (!window.Plotly && note) note.textContent = url
+        ? 'plotly.js could not be loaded from this Jupyter server (' + url + ', which tsfreeze install puts beside the kernelspec for classic Notebook). In JupyterLab, the Plotly extension draws the figure (pip install plotly).'
+        : 'plotly.js is not on this page: tsfreeze sends it with the first plot of a kernel session. Re-run the cell that drew the first plot, or install the kernel with tsfreeze install, whose outputs load plotly.js themselves.';
     }, 8000);
   }
 })();`;

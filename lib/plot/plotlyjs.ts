@@ -33,16 +33,30 @@ export function plotlyJsVersion(): string {
   return /plotly\.js[^\n]*?v(\d+\.\d+\.\d+)/.exec(plotlyJsSource().slice(0, 300))?.[1] ?? 'unknown';
 }
 
-/** A `<script>` that defines `window.Plotly` from the inlined bundle (no network) and draws the figures waiting for it. */
-export function plotlyScriptTag(): string {
+/**
+ * Where classic Jupyter Notebook serves the copy of plotly.js that `tsfreeze install` puts
+ * beside the kernelspec (share/jupyter/nbextensions/tsfreeze/), relative to the server's base URL.
+ */
+export const PLOTLY_NBEXTENSION = 'nbextensions/tsfreeze/plotly.min.js';
+
+/**
+ * plotly.js as a classic script: defines `window.Plotly` (CommonJS and AMD names hidden, so a
+ * page with RequireJS gets it too), keeps a Plotly the page already has, then draws the
+ * figures waiting for it. Inlined in a `<script>`, or served as the Notebook nbextension file.
+ */
+export function plotlyStandaloneJs(): string {
   return [
-    `<script type="text/javascript">/* plotly.js v${plotlyJsVersion()} (cartesian), MIT license, inlined by tsfreeze */`,
+    `/* plotly.js v${plotlyJsVersion()} (cartesian), MIT license, from tsfreeze */`,
     'if (!window.Plotly) {',
     '(function (module, exports, define) {',
     plotlyJsSource(),
     '}).call(window);',
     '}',
     `(function () { var q = window.${QUEUE}; window.${QUEUE} = []; if (q) for (var i = 0; i < q.length; i++) { try { q[i](); } catch (e) { console.error(e); } } })();`,
-    '</script>',
   ].join('\n');
+}
+
+/** A `<script>` that defines `window.Plotly` from the inlined bundle (no network) and draws the figures waiting for it. */
+export function plotlyScriptTag(): string {
+  return `<script type="text/javascript">${plotlyStandaloneJs()}\n</script>`;
 }

@@ -5,15 +5,25 @@
  * is inlined once per page whoever draws first.
  */
 import { displayHost, displayable, type Displayable } from '../display/bundle';
-import { PlotSession, type MimeBundle } from './bundle';
+import { PlotSession, type MimeBundle, type PlotSessionOptions } from './bundle';
 import type { PlotlyFigure } from './figure';
 
 const SLOT = Symbol.for('tsfreeze.plotsession');
+const OPTIONS = Symbol.for('tsfreeze.plotsession.options');
 
-/** The process's plot session, created on first use. */
+/** The process's plot session, created on first use (with the options configureDefaultPlotSession gave). */
 export function defaultPlotSession(): PlotSession {
   const g = globalThis as Record<symbol, unknown>;
-  return ((g[SLOT] as PlotSession | undefined) ??= new PlotSession());
+  return ((g[SLOT] as PlotSession | undefined) ??= new PlotSession(g[OPTIONS] as PlotSessionOptions | undefined));
+}
+
+/** Sets the options of the process's plot session (a kernel does, at start); an existing session is replaced. */
+export function configureDefaultPlotSession(opts: PlotSessionOptions): void {
+  const g = globalThis as Record<symbol, unknown>;
+  g[OPTIONS] = opts;
+  const old = g[SLOT] as PlotSession | undefined;
+  g[SLOT] = undefined;
+  void old?.close();
 }
 
 /** Displays `figure` now when a kernel runs this process; resolves to its bundle either way. */

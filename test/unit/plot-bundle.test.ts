@@ -49,6 +49,26 @@ test('plotly.js goes into the first bundle of a session only, again after reset(
   assert.equal(copies(plotBundle(figure(), { session: new PlotSession({ svg: false }) }).data['text/html']), 1, 'sessions are independent');
 });
 
+test('with a plotlyUrl (the Notebook nbextension) no bundle carries plotly.js, and every one can load it; the scripts parse', () => {
+  const s = new PlotSession({ svg: false, plotlyUrl: 'nbextensions/tsfreeze/plotly.min.js', onNote: () => assert.fail('no note expected') });
+  const bundles = [plotBundle(figure(), { session: s }), plotBundle(figure(), { session: s })];
+  for (const b of bundles) {
+    const html = b.data['text/html'];
+    assert.equal(copies(html), 0);
+    assert.ok(html.length < 20_000, `small (${html.length} chars)`);
+    assert.match(html, /"nbextensions\/tsfreeze\/plotly\.min\.js"/);
+    assert.match(html, /data-base-url/, 'the URL is taken relative to the Jupyter server that shows the page');
+  }
+  assert.equal(s.needsPlotlyJs, false);
+  assert.equal(copies(plotBundle(figure(), { session: s, inline: 'always' }).data['text/html']), 1, "'always' still inlines");
+  // Each output's script is JavaScript that parses, with and without a URL (quotes in messages and regexes survive the template).
+  for (const session of [s, quietSession()]) {
+    const html = plotBundle(figure(), { session, inline: 'never' }).data['text/html'];
+    const script = /<script type="text\/javascript">\n([\s\S]*?)\n<\/script>/.exec(html)![1];
+    assert.doesNotThrow(() => new Function(script), script);
+  }
+});
+
 test('a bundle has the Plotly JSON, HTML and text, an SVG only when given one, and never a PNG', () => {
   const s = quietSession();
   const fig = figure();
