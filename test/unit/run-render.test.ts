@@ -62,34 +62,50 @@ test('clear_output clears now, or (wait) just before the next output', () => {
   assert.equal(c.outputs.length, 2);
 });
 
-test('markdown: headings, emphasis, code, lists, tables, quotes, links', () => {
+test('markdown (markdown-it, CommonMark): headings, emphasis, code, lists, tables, quotes, links, TeX kept as source', () => {
   const html = renderMarkdown([
     '# Title with *em*', '', 'Text **bold**, _em_, `a < b`, ~~old~~ and [docs](https://example.org "Docs").', '',
     '- one', '- two', '  1. nested', '', '```ts', 'const x = 1 < 2;', '```', '', '> quoted', '', '| k | v |', '|:--|--:|', '| a | 1 |', '', 'Sub', '---',
+    '', 'inline $a_b * c_d$ and', '', '$$', 'E = m c^2_{x}', '$$',
   ].join('\n'));
   assert.match(html, /<h1>Title with <em>em<\/em><\/h1>/);
-  assert.match(html, /<p>Text <strong>bold<\/strong>, <em>em<\/em>, <code>a &lt; b<\/code>, <del>old<\/del> and <a href="https:\/\/example.org" title="Docs">docs<\/a>\.<\/p>/);
-  assert.match(html, /<ul>\n<li>one<\/li>\n<li>two\n<ol>\n<li>nested<\/li>\n<\/ol><\/li>\n<\/ul>/);
-  assert.match(html, /<pre><code class="language-ts">const x = 1 &lt; 2;<\/code><\/pre>/);
-  assert.match(html, /<blockquote><p>quoted<\/p><\/blockquote>/);
-  assert.match(html, /<th style="text-align:left">k<\/th><th style="text-align:right">v<\/th>/);
-  assert.match(html, /<td style="text-align:left">a<\/td><td style="text-align:right">1<\/td>/);
+  assert.match(html, /<p>Text <strong>bold<\/strong>, <em>em<\/em>, <code>a &lt; b<\/code>, <s>old<\/s> and <a href="https:\/\/example.org" title="Docs">docs<\/a>\.<\/p>/);
+  assert.match(html, /<ul>\n<li>one<\/li>\n<li>two\n<ol>\n<li>nested<\/li>\n<\/ol>\n<\/li>\n<\/ul>/);
+  assert.match(html, /<pre><code class="language-ts">const x = 1 &lt; 2;\n<\/code><\/pre>/);
+  assert.match(html, /<blockquote>\n<p>quoted<\/p>\n<\/blockquote>/);
+  assert.match(html, /<th style="text-align:left">k<\/th>\n<th style="text-align:right">v<\/th>/);
+  assert.match(html, /<td style="text-align:left">a<\/td>\n<td style="text-align:right">1<\/td>/);
   assert.match(html, /<h2>Sub<\/h2>/);
-  assert.equal(renderMarkdown('snake_case_name and 2*3*4'), '<p>snake_case_name and 2*3*4</p>');
+  // TeX is left as written: no emphasis from its underscores or stars.
+  assert.match(html, /<span class="math">\$a_b \* c_d\$<\/span>/);
+  assert.match(html, /<div class="math">\$\$E = m c\^2_\{x\}\$\$<\/div>/);
+  assert.equal(renderMarkdown('snake_case_name'), '<p>snake_case_name</p>');
 });
 
-test('markdown is safe: raw HTML shown as text, script and javascript: links never survive', () => {
-  const html = renderMarkdown('<script>alert(1)</script> <img src=x onerror=alert(1)>\n\n[x](javascript:alert(1)) [y](JaVaScRiPt:alert(1)) ![i](javascript:alert(1)) [z](data:text/html,<b>)');
-  assert.doesNotMatch(html, /<script|<img src=x|href="javascript|src="javascript|href="data/i);
-  assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
+test('markdown is sanitized as nbconvert does it: allowed tags kept without unsafe attributes, others shown as text, no script, no javascript: or data: links', () => {
+  const html = renderMarkdown([
+    '<script>alert(1)</script> <img src=x onerror=alert(1)> <b onclick="steal()">bold</b> <abbr title="t">ab</abbr> <!-- hidden --> <iframe src="https://evil.example"></iframe> <style>p{}</style>',
+    '',
+    '[x](javascript:alert(1)) [y](JaVaScRiPt:alert(1)) ![i](javascript:alert(1)) [z](data:text/html,hi) <a href="javascript:alert(2)">raw</a> <a href="https://ok.example" onmouseover="x()">ok</a> <img src="data:text/html;base64,AAAA">',
+  ].join('\n'));
+  assert.doesNotMatch(html, /<script|<iframe|<style|\son\w+=|(href|src)="\s*(javascript|vbscript|data):|hidden/i);
+  // A link that cannot be kept stays as its Markdown text.
+  assert.match(html, /\[x\]\(javascript:alert\(1\)\)/);
+  assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/, 'a disallowed tag is shown as text (bleach strip=False)');
+  assert.match(html, /<img src="x" \/>/);
+  assert.match(html, /<b>bold<\/b>/);
+  assert.match(html, /<abbr title="t">ab<\/abbr>/);
+  assert.match(html, /<a>raw<\/a>/);
+  assert.match(html, /<a href="https:\/\/ok.example">ok<\/a>/);
   assert.equal(safeUrl('vbscript:x'), null);
   assert.equal(safeUrl('../data/a.png'), '../data/a.png');
+  assert.equal(safeUrl('//evil.example/x'), null);
   assert.equal(safeUrl('data:image/png;base64,AAAA', true), 'data:image/png;base64,AAAA');
   assert.equal(safeUrl('data:image/png;base64,AAAA'), null);
 });
 
 test('ANSI colours become spans; other escapes are dropped', () => {
-  assert.equal(ansiToHtml('\x1b[31mred\x1b[0m <x> \x1b[1;32mok\x1b[39m\x1b[2K'), '<span style="color:#c4362b">red</span> &lt;x&gt; <span style="color:#3a8a2e;font-weight:bold">ok</span>');
+  assert.equal(ansiToHtml('\x1b[31mred\x1b[0m <x> \x1b[1;32mok\x1b[39m\x1b[2K'), '<span style="color:#c4362b">red</span> &#60;x&#62; <span style="color:#3a8a2e;font-weight:bold">ok</span>');
   assert.equal(stripAnsi('\x1b[0;31mValueError\x1b[0m: x'), 'ValueError: x');
 });
 
@@ -120,9 +136,9 @@ test('HTML page: every output inline, plotly.js only when a figure needs it, not
   const html = page.replace(tag, '');
   assert.match(html, /<title>My (&lt;|&#60;)nb(&gt;|&#62;)<\/title>/);
   assert.match(html, /<h1>Report<\/h1>/);
-  assert.match(html, /<img src="data:image\/png;base64,iVBORw0KGgo=" alt="dot">/);
-  assert.match(html, new RegExp(`<img src="data:image/png;base64,${Buffer.from('89504e470d0a1a0a', 'hex').toString('base64')}" alt="pic">`));
-  assert.match(html, /<pre>hello &lt;world&gt;\n<\/pre>/);
+  assert.match(html, /<img src="data:image\/png;base64,iVBORw0KGgo=" alt="dot" \/>/);
+  assert.match(html, new RegExp(`<img src="data:image/png;base64,${Buffer.from('89504e470d0a1a0a', 'hex').toString('base64')}" alt="pic" />`));
+  assert.match(html, /<pre>hello &#60;world&#62;\n<\/pre>/);
   assert.match(html, /<img src="data:image\/png;base64,iVBORw0KGgo=" width="40" alt="png image">/);
   assert.match(html, /<table class="t">/);
   assert.match(html, /Out\[3\]:/);
