@@ -56,3 +56,5 @@ export type { WebGPUActivation, DawnProbe, DawnProviderOptions, AdapterInfoLike 
 export { defaultWebGPUProvider, createDawnWebGPUProvider, DEFAULT_PROBE, OPENGLES_PROBE, isSoftwareAdapter, describeAdapter } from './backend';
 export type { CheckOptions } from './freeze/guard';
 export * from './models';
+export type { NewHead, AdaptInputOptions } from './model/surgery';
+export { replaceHead, adaptInputConv } from './model/surgery';
