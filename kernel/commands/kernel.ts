@@ -1,5 +1,4 @@
 /** `tsfreeze kernel --connection-file FILE`: the Jupyter kernel process, as Jupyter starts it from the kernelspec. */
-import { loadMagics } from '../magics/load';
 import { TsfreezeHandler } from '../server/handler';
 import { TsfreezeServer } from '../server/server';
 import { Session } from '../server/session';
@@ -36,7 +35,6 @@ export function watchParent(exit: () => void, env: NodeJS.ProcessEnv = process.e
 /** Starts the kernel on the connection file's ports; resolves once the sockets are bound. */
 export async function startKernel(connectionFile: string): Promise<TsfreezeServer> {
   checkTslab();
-  loadMagics();
   // Installed with its plotly.js nbextension: every plot output loads plotly.js from the Notebook server.
   const plotly = process.env[PLOTLY_ENV];
   if (plotly && existsSync(plotly)) configureDefaultPlotSession({ plotlyUrl: PLOTLY_NBEXTENSION });

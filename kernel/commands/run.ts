@@ -1,10 +1,11 @@
 /** `tsfreeze run NOTEBOOK`: executes a notebook headless through a Jupyter kernel, writes the executed .ipynb and an HTML page. */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { KernelClient, type StartOptions } from '../protocol/client';
 import { kernelSpec } from './install';
-import { UsageError } from './usage-error';
+import { UsageError } from '../usage-error';
+import { parseWords } from '../options';
+import { RUN_OPTIONS } from './run-options';
 import { describeFailure, runNotebook, type RunResult } from '../run/execute';
 import { readNotebook, writeNotebook } from '../run/notebook';
 import { writeNotebookHtml } from '../run/html';
@@ -31,18 +32,8 @@ export function parseRunArgs(argv: string[]): RunArgs {
   const own = at >= 0 ? argv.slice(0, at) : argv;
   let kernelCmd = at >= 0 ? argv.slice(at + 1) : null;
   if (kernelCmd && kernelCmd[0] === '--') kernelCmd = kernelCmd.slice(1);
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: own,
-      options: { output: { type: 'string', short: 'o' }, html: { type: 'string' }, 'no-html': { type: 'boolean' }, timeout: { type: 'string' }, kernel: { type: 'string' } },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { positionals, values } = parsed;
+  const { 'kernel-cmd': _rest, ...options } = RUN_OPTIONS;
+  const { positionals, values } = parseWords(own, options, undefined);
   if (positionals.length !== 1) throw new UsageError(`expected 1 argument (the notebook), got ${positionals.length}`);
   if (kernelCmd && kernelCmd.length === 0) throw new UsageError('--kernel-cmd needs the kernel\'s command line after it, e.g. --kernel-cmd python3 -m ipykernel_launcher -f {connection_file}');
   if (kernelCmd && !kernelCmd.some((a) => a.includes('{connection_file}'))) throw new UsageError('the --kernel-cmd command line must contain {connection_file}, where the kernel is told its connection file');

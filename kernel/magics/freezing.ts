@@ -5,7 +5,7 @@ import { displayable } from '../../lib/display/bundle';
 import { UsageError, type Magic, type MagicContext } from './registry';
 import { completeVariables, expectVariable, literalWords, selectorOf, SELECTOR_KINDS, lookup, type SelectorWord } from './resolve';
 import { takeFingerprint } from './fingerprints';
-import { badge, box, code, details, escapeHtml, table } from './html';
+import { badge, box, code, details, escapeHtml, table } from '../../lib/display/html';
 
 const SELECTOR_HELP = [
   'SELECTOR (one or more; their union is taken) is:',

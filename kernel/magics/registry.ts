@@ -1,25 +1,17 @@
 /**
  * The magic registry: each magic is one small file that calls registerMagic(). A magic parses
- * its words with node:util's parseArgs (the same option table a CLI command of the same name
- * uses), and returns a value that the kernel displays.
+ * its words against its option table (kernel/options.ts; a magic and the CLI command of the same
+ * name share one table), and returns a value that displays itself.
  */
-import { parseArgs } from 'node:util';
 import type { MimeBundle } from '../../lib/display/bundle';
+import { optionLines, parseWords, type OptionSpec, type PositionalCount } from '../options';
+import { UsageError } from '../usage-error';
 import { splitWords, UnterminatedQuoteError } from './words';
 
-/** A mistake in how a magic was called: shown as an `error` with ename UsageError. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
-/** One option of a magic, as node:util parseArgs takes it. */
-export interface MagicOption {
-  type: 'string' | 'boolean';
-  short?: string;
-  multiple?: boolean;
-  /** One line for the help text. */
-  help?: string;
-}
+/** One option of a magic (see kernel/options.ts). */
+export type MagicOption = OptionSpec;
 
 /** What a magic can use from the kernel session. */
 export interface MagicContext {
@@ -66,7 +58,7 @@ export interface Magic {
   help?: string;
   options?: Record<string, MagicOption>;
   /** Allowed number of positional words: exact, or [min, max] (max Infinity for any). */
-  positionals?: number | [number, number];
+  positionals?: PositionalCount;
   /** With raw: true the magic gets the line unsplit (positionals is [line] or []). */
   raw?: boolean;
   /** Completions for the word being typed (`partial`) after the already typed `words`. */
@@ -105,27 +97,17 @@ export function parseMagicCall(magic: Magic, line: string, body?: string): Magic
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: words, options: magic.options ?? {}, allowPositionals: true, strict: true });
+    parsed = parseWords(words, magic.options ?? {}, magic.positionals, `%${magic.name}`);
   } catch (e) {
-    throw new UsageError(`%${magic.name}: ${(e as Error).message}\nusage: ${magic.usage}`);
+    throw new UsageError(`${(e as Error).message}\nusage: ${magic.usage}`);
   }
-  const [min, max] = typeof magic.positionals === 'number' ? [magic.positionals, magic.positionals] : magic.positionals ?? [0, Infinity];
-  const n = parsed.positionals.length;
-  if (n < min || n > max) {
-    const want = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
-    throw new UsageError(`%${magic.name}: expected ${want} argument${max === 1 ? '' : 's'}, got ${n}\nusage: ${magic.usage}`);
-  }
-  return { name: magic.name, line, positionals: parsed.positionals, options: parsed.values as MagicCall['options'], body };
+  return { name: magic.name, line, positionals: parsed.positionals, options: parsed.values, body };
 }
 
 /** The help text of a magic, for %name?. */
 export function magicHelp(magic: Magic): string {
   const lines = [`${magic.kind === 'cell' ? '%%' : '%'}${magic.name}: ${magic.summary}`, '', `usage: ${magic.usage}`];
   if (magic.help) lines.push('', magic.help);
-  const opts = Object.entries(magic.options ?? {});
-  if (opts.length) {
-    lines.push('', 'options:');
-    for (const [name, o] of opts) lines.push(`  --${name}${o.type === 'string' ? ' VALUE' : ''}${o.short ? `, -${o.short}` : ''}${o.help ? `  ${o.help}` : ''}`);
-  }
+  if (Object.keys(magic.options ?? {}).length) lines.push('', 'options:', ...optionLines(magic.options!));
   return lines.join('\n');
 }

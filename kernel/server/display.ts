@@ -7,9 +7,15 @@ function isTensor(v: unknown): v is { toString(verbose?: boolean): string } {
   return !!v && typeof v === 'object' && 'dataSync' in v && 'shape' in v && 'dtype' in v;
 }
 
-/** The MIME bundle for a value: a Displayable's own bundle, else text/plain (strings as they are, as tslab does). */
-export function valueBundle(value: unknown): MimeBundle {
-  const own = bundleOf(value);
+/** The MIME bundle for a value: its own display (Symbol.for("Jupyter.display")), else text/plain (strings as they are, as tslab does). */
+export async function valueBundle(value: unknown): Promise<MimeBundle> {
+  let own;
+  try {
+    own = await bundleOf(value);
+  } catch (e) {
+    // A display method that throws must not lose the value: it is shown as text, with why.
+    return { data: { 'text/plain': `${inspect(value, { depth: 2 })}\n(its own display failed: ${(e as Error)?.message ?? e})` }, metadata: {} };
+  }
   if (own) return { data: own.data, metadata: own.metadata ?? {} };
   let text: string;
   if (typeof value === 'string') text = value;

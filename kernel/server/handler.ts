@@ -9,6 +9,7 @@ import { calleeAt } from './callee';
 import type { MimeBundle } from '../../lib/display/bundle';
 import { findMagic, allMagics, magicHelp, parseMagicCall, UsageError, type MagicContext, type Magic } from '../magics/registry';
 import { completeMagicWords } from '../magics/complete';
+import { loadMagics } from '../magics/load';
 import { lastWord } from '../magics/words';
 import { splitCell, isComplete, type Segment } from './cell';
 import { errorOf, type CellError } from './errors';
@@ -52,7 +53,9 @@ export class TsfreezeHandler {
   /** The label of the cell that runs (`In[3]`), for tracebacks. */
   private label = '<cell>';
 
-  constructor(readonly session: Session) {}
+  constructor(readonly session: Session) {
+    loadMagics();
+  }
 
   /** kernel_info_reply content. */
   handleKernel() {
@@ -98,7 +101,7 @@ export class TsfreezeHandler {
       return { status: 'error', ...error };
     }
     const userExpressions = await this.userExpressions(req.user_expressions ?? {});
-    return { status: 'ok', result: last.hasValue ? valueBundle(last.value) : undefined, payload: [], userExpressions };
+    return { status: 'ok', result: last.hasValue ? await valueBundle(last.value) : undefined, payload: [], userExpressions };
   }
 
   /** Runs segments in order; the value of the last one is the cell's. */
@@ -164,7 +167,7 @@ export class TsfreezeHandler {
     const out: Record<string, unknown> = {};
     for (const [name, code] of Object.entries(exprs)) {
       const r = await this.session.run(`(${code})`, { label: '<user_expressions>' });
-      out[name] = r.ok ? { status: 'ok', ...valueBundle(r.value) } : { status: 'error', ...r.error };
+      out[name] = r.ok ? { status: 'ok', ...(await valueBundle(r.value)) } : { status: 'error', ...r.error };
     }
     return out;
   }

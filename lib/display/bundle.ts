@@ -9,27 +9,39 @@ export interface MimeBundle {
   metadata?: Record<string, unknown>;
 }
 
-const BUNDLE = Symbol.for('tsfreeze.mimebundle');
+/**
+ * The symbol under which an object has its display method: Deno's Jupyter convention,
+ * `Symbol.for("Jupyter.display")`. The method returns a MIME bundle's data, `{ "text/plain":
+ * ..., "text/html": ... }` (or a promise of it); the kernel shows that instead of inspecting the
+ * object, wherever the object comes from (tsfreeze's results, another library's, the user's).
+ */
+export const displaySymbol: unique symbol = Symbol.for('Jupyter.display');
 
-/** An object that knows how to show itself: the kernel displays the bundle instead of inspecting the object. */
+/** What a display method returns: data by MIME type. */
+export type MimeData = Record<string, unknown>;
+
+/** An object that knows how to show itself. */
 export interface Displayable {
-  [BUNDLE](): MimeBundle;
+  [displaySymbol](): MimeData | Promise<MimeData>;
 }
 
-/** The symbol an object defines a method under to display itself (`Symbol.for('tsfreeze.mimebundle')`). */
-export const displaySymbol: typeof BUNDLE = BUNDLE;
-
-/** A value that displays as `bundle` when it is a cell's last expression. */
-export function displayable<T extends object>(value: T, bundle: () => MimeBundle): T & Displayable {
-  Object.defineProperty(value, BUNDLE, { value: bundle, enumerable: false, configurable: true });
+/** `value`, which from now on displays as `bundle()` (its data; metadata is not part of the convention). */
+export function displayable<T extends object>(value: T, bundle: () => MimeBundle | Promise<MimeBundle>): T & Displayable {
+  const show = () => {
+    const b = bundle();
+    return b instanceof Promise ? b.then((x) => x.data) : b.data;
+  };
+  Object.defineProperty(value, displaySymbol, { value: show, enumerable: false, configurable: true, writable: true });
   return value as T & Displayable;
 }
 
-/** The bundle `value` displays as, or null when it has none. */
-export function bundleOf(value: unknown): MimeBundle | null {
+/** The bundle `value` displays as (awaited when its display method is async), or null when it has none. */
+export async function bundleOf(value: unknown): Promise<MimeBundle | null> {
   if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return null;
-  const f = (value as Partial<Displayable>)[BUNDLE];
-  return typeof f === 'function' ? f.call(value) : null;
+  const f = (value as Partial<Displayable>)[displaySymbol];
+  if (typeof f !== 'function') return null;
+  const data = await f.call(value);
+  return data && typeof data === 'object' ? { data: data as MimeData, metadata: {} } : null;
 }
 
 /** Where bundles go when a kernel runs this process: set by the kernel, null otherwise. */

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { diffKeys, readCheckpoint, renameKeys, writeCheckpoint, type HostTensor, type StateDict } from '../../lib';
-import { formatKeyDiff } from '../../kernel/commands/diffkeys';
+import { formatKeyDiff } from '../../lib/model/diff-view';
 import { TORCH_FIXTURES } from '../helpers/torch';
 import { tsfreeze } from '../helpers/cli';
 

@@ -72,3 +72,22 @@ for (const [name, args, re] of badInputs) {
     assert.equal(r.stdout, '');
   });
 }
+
+test('every command answers --help (and -h) from its option table: its usage line and every option, exit 0', () => {
+  const { COMMANDS } = require('../../kernel/commands/index') as typeof import('../../kernel/commands/index');
+  assert.ok(COMMANDS.length >= 6);
+  for (const c of COMMANDS) {
+    for (const flag of ['--help', '-h']) {
+      const r = tsfreeze(c.name, flag);
+      assert.equal(r.code, 0, `${c.name} ${flag}: ${r.stderr}`);
+      assert.equal(r.stderr, '');
+      assert.ok(r.stdout.startsWith(`usage: tsfreeze ${c.name} ${c.args}\n`), r.stdout);
+      for (const name of Object.keys(c.options)) assert.match(r.stdout, new RegExp(`^  --${name}\\b`, 'm'), `${c.name} --help lists --${name}`);
+    }
+  }
+  // Help wins over missing arguments; the overview lists every command.
+  assert.equal(tsfreeze('keys', '--help').code, 0);
+  const all = tsfreeze('--help');
+  assert.equal(all.code, 0);
+  for (const c of COMMANDS) assert.match(all.stdout, new RegExp(`^  ${c.name} `, 'm'));
+});

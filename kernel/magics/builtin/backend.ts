@@ -2,7 +2,7 @@
 import { displayable } from '../../../lib/display/bundle';
 import type { BackendInfo } from '../../../lib/backend/select';
 import { registerMagic, UsageError } from '../registry';
-import { box, code, escapeHtml, table } from '../html';
+import { box, code, escapeHtml, table } from '../../../lib/display/html';
 
 const NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 const usage = `%backend [${NAMES.join('|')}]`;

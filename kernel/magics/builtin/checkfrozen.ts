@@ -5,7 +5,7 @@ import { displayable } from '../../../lib/display/bundle';
 import { registerMagic, UsageError, type MagicContext } from '../registry';
 import { completeVariables, expectVariable } from '../resolve';
 import { storedFingerprint, takeFingerprint } from '../fingerprints';
-import { box, count, escapeHtml, table } from '../html';
+import { box, count, escapeHtml, table } from '../../../lib/display/html';
 
 const usage = '%checkfrozen MODEL [--against VAR] [--reset] [--warn] [--top N]';
 

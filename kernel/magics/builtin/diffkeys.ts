@@ -3,13 +3,14 @@ import { displayable } from '../../../lib/display/bundle';
 import { registerMagic, UsageError } from '../registry';
 import { completeSources, expectSource, type Source } from '../resolve';
 import { quoteWord, ruleWord } from '../rename-rule';
+import { DIFFKEYS_ARGS, DIFFKEYS_OPTIONS, DIFFKEYS_SUMMARY, diffkeysLimit } from '../../verbs/diffkeys';
 
-const usage = '%diffkeys A B [--limit N]';
+const usage = `%diffkeys ${DIFFKEYS_ARGS}`;
 
 registerMagic({
   name: 'diffkeys',
   kind: 'line',
-  summary: 'compare the keys and shapes of two checkpoints, state dicts or models, with the renames that match more',
+  summary: DIFFKEYS_SUMMARY,
   usage,
   help: [
     'A and B are each a model or StateDict variable of the session (a dotted path such as run.model works),',
@@ -19,22 +20,24 @@ registerMagic({
     'Shows matched, shape-mismatched, only-in-A and only-in-B keys with their shapes (long lists collapsed),',
     'then each rename of A\'s keys that matches more of B, best first, as lines ready to run:',
     '%load B A --rename RULE when B is a model, %rename A RULE otherwise, and the renameKeys(...) call.',
-    'Same as the command line\'s `tsfreeze diffkeys A B`.',
+    'Same as the command line\'s `tsfreeze diffkeys A B`; the cell\'s value is the diff (a ModelKeyDiff), which',
+    'displays itself; diffKeys(A, B) in a cell shows the same.',
     '',
     'Example:  %diffkeys data/pretrained.pth model',
   ].join('\n'),
-  options: { limit: { type: 'string', help: 'lists longer than N start collapsed (text: cut after N); default 20' } },
+  options: DIFFKEYS_OPTIONS,
   positionals: 2,
   complete(words, partial, ctx) {
     return words.length < 2 ? completeSources(ctx, partial, ['model', 'statedict']) : [];
   },
   async run(call, ctx) {
-    const limit = call.options.limit === undefined ? 20 : Number(call.options.limit);
-    if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`%diffkeys: --limit takes a positive integer, got ${JSON.stringify(call.options.limit)}\nusage: ${usage}`);
+    const limit = diffkeysLimit(call.options.limit);
+    if (typeof limit === 'string') throw new UsageError(`%diffkeys: ${limit}\nusage: ${usage}`);
     const [a, b] = call.positionals.map((w) => expectSource(ctx, w, ['model', 'statedict'], 'diffkeys', usage));
-    const { formatKeyDiff, keyDiffHtml, suggestionRules } = await import('../../commands/diffkeys');
+    const { keyDiffBundle, suggestionRules } = await import('../../../lib/model/diff-view');
     const { diffKeysWithShapes } = await import('../../../lib/model/diff-keys');
     const { diff, shapesA, shapesB } = await diffKeysWithShapes(a.value as never, b.value as never);
+    if (call.options.json) return displayable(diff, () => ({ data: { 'application/json': JSON.parse(JSON.stringify(diff)), 'text/plain': JSON.stringify(diff, null, 2) } }));
     // The TypeScript lines run as they are: A's variable, or the file read in place.
     const sd = a.kind === 'statedict' ? a.name : a.kind === 'path' ? `(await readCheckpoint(${JSON.stringify(a.name)})).stateDict` : 'sd';
     const extraLines = (s: (typeof diff.suggestions)[number]) => {
@@ -46,9 +49,7 @@ registerMagic({
     };
     const footer = footerOf(a, b);
     const opts = { a: labelOf(a), b: labelOf(b), limit, sd, extraLines, footer, shapes: { a: shapesA, b: shapesB } };
-    const text = formatKeyDiff(diff, opts);
-    const html = keyDiffHtml(diff, opts);
-    return displayable(diff, () => ({ data: { 'text/plain': text, 'text/html': html } }));
+    return displayable(diff, () => keyDiffBundle(diff, opts));
   },
 });
 

@@ -6,7 +6,7 @@ import { registerMagic, UsageError } from '../registry';
 import { completeSources, completeVariables, expectSource, expectVariable, libType, literalWords, type Source } from '../resolve';
 import { parseRenameRule, quoteWord, ruleWord, RULE_HELP } from '../rename-rule';
 import { refreshFingerprint } from '../fingerprints';
-import { badge, box, codeLine, details, escapeHtml, shapeText, table, type Tone } from '../html';
+import { badge, box, codeLine, details, escapeHtml, shapeText, table, type Tone } from '../../../lib/display/html';
 
 const usage = '%load MODEL SOURCE [--strict] [--from torch|tfjs] [--rename RULE]... [--map auto] [--skip-mismatch] [--root KEY] [--as NAME]';
 

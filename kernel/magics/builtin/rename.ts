@@ -3,7 +3,7 @@ import { displayable } from '../../../lib/display/bundle';
 import { registerMagic, UsageError } from '../registry';
 import { completeSources, expectSource, identifierOf, libType, literalWords, lookup, kindOf } from '../resolve';
 import { parseRenameRule, RULE_HELP } from '../rename-rule';
-import { badge, box, code, details, escapeHtml, table } from '../html';
+import { badge, box, code, details, escapeHtml, table } from '../../../lib/display/html';
 
 const usage = '%rename SD RULE... [--as NAME]';
 

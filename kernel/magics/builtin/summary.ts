@@ -3,7 +3,7 @@ import { displayable } from '../../../lib/display/bundle';
 import type { TrainableSummary } from '../../../lib/freeze/summary';
 import { registerMagic } from '../registry';
 import { completeVariables, expectVariable } from '../resolve';
-import { badge, box, count, escapeHtml, table, type Tone } from '../html';
+import { badge, box, count, escapeHtml, table, type Tone } from '../../../lib/display/html';
 
 const usage = '%summary MODEL [--no-plot] [--linear]';
 

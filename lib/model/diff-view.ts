@@ -1,13 +1,15 @@
 /**
- * `tsfreeze diffkeys A B` and `%diffkeys A B`: which keys of two checkpoints (or models) match,
- * differ in shape, or are on one side only, and the renames that fix them; as text for the
- * terminal and as an HTML table for the notebook.
+ * How a key diff shows itself: which keys of two checkpoints (or models) match, differ in shape,
+ * or are on one side only, and the renames that fix them; as text (the terminal, text/plain)
+ * and as HTML tables (the notebook). One renderer for diffKeys' own display, `%diffkeys` and
+ * `tsfreeze diffkeys`.
  */
-import type { ModelKeyDiff } from '../../lib/model/diff-keys';
-import { ruleCode, type RenameRule } from '../../lib/statedict/rename';
-import type { Suggestion } from '../../lib/statedict/diff';
-import type { KeyShapes } from '../../lib/statedict/select';
-import { badge, box, code, codeLine, details, escapeHtml, shapeText, table, type Tone } from '../magics/html';
+import type { ModelKeyDiff } from './diff-keys';
+import { ruleCode, type RenameRule } from '../statedict/rename';
+import type { Suggestion } from '../statedict/diff';
+import type { KeyShapes } from '../statedict/select';
+import type { MimeBundle } from '../display/bundle';
+import { badge, box, code, codeLine, details, escapeHtml, shapeText, table, type Tone } from '../display/html';
 
 /** Options of formatKeyDiff. */
 export interface FormatKeyDiffOptions {
@@ -115,4 +117,9 @@ export function keyDiffHtml(d: ModelKeyDiff, opts: KeyDiffHtmlOptions = {}): str
     parts.push(box(`<div><b>Renames of A's keys that match more of B</b>, best first:</div>${items.join('')}<div style="opacity:0.8">${escapeHtml(footer)}</div>`, 'info'));
   }
   return `<div class="tsfreeze-diffkeys">${parts.filter(Boolean).join('\n')}</div>`;
+}
+
+/** The diff's display bundle: text and HTML from the same options. */
+export function keyDiffBundle(d: ModelKeyDiff, opts: FormatKeyDiffOptions = {}): MimeBundle {
+  return { data: { 'text/plain': formatKeyDiff(d, opts), 'text/html': keyDiffHtml(d, opts) }, metadata: {} };
 }

@@ -1,6 +1,6 @@
-/** Small HTML pieces the magics' outputs share: escaping, tables, collapsible lists, code lines, boxes. */
+/** Small HTML pieces that results' displays share: escaping, tables, collapsible lists, code lines, badges, tinted boxes. */
 
-import { escapeHtml } from '../../lib/display/escape-html';
+import { escapeHtml } from './escape-html';
 
 export { escapeHtml };
 
