@@ -10,6 +10,8 @@ import { renameKeys, type RenameRule } from '../statedict/rename';
 import { sameShape, shapesOf, type KeyShapes } from '../statedict/select';
 import type { HostTensor, StateDict } from '../statedict/tensor';
 import type { Layout } from './state-dict-of';
+import { displayable } from '../display/bundle';
+import { loadReportBundle } from './load-view';
 import { resolveStateDict, type WeightSource } from './sources';
 import { torchEntries, unpackPart, type TorchEntry } from './torch-entries';
 import { layerForm } from './torch-layout';
@@ -51,12 +53,21 @@ export interface LoadReport {
   renames: RenameRule[];
   /** The loud warning, when the load took less than half of the model. */
   warning?: string;
+  /** The file loaded from, when it was one. */
+  source?: string;
+  /** Why nothing was loaded, when the load failed (the LoadError's message). */
+  error?: string;
+  /** The rename that would load more, when there is one: what diffKeys suggests for the source as loaded (its `rules` apply in order). */
+  suggestion?: Pick<Suggestion, 'rule' | 'code' | 'description' | 'gain'> & { rules?: RenameRule[] };
 }
 
-/** A load that could not be done as asked; `report` says what was found. */
+/** A load that could not be done as asked; `report` says what was found (and displays itself). */
 export class LoadError extends Error {
   override readonly name = 'LoadError';
-  constructor(message: string, readonly report: LoadReport) { super(message); }
+  constructor(message: string, readonly report: LoadReport) {
+    super(message);
+    report.error = message;
+  }
 }
 
 /** Loads `source` into `model` and reports what was loaded, missing, unexpected and mismatched. */
@@ -76,6 +87,8 @@ export async function loadStateDict(model: ModelLike, source: WeightSource, opts
   }
 
   const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [], ignored: [], layout, renames };
+  if (typeof source === 'string') report.source = source;
+  displayable(report, () => loadReportBundle(report));
   const plan: Array<[TorchEntry, HostTensor]> = [];
   for (const e of entries) {
     const t = sd.get(e.key);
@@ -88,6 +101,10 @@ export async function loadStateDict(model: ModelLike, source: WeightSource, opts
     if (target.has(k)) continue;
     if (ignorable.has(k)) report.ignored.push(k);
     else report.unexpected.push(k);
+  }
+  if (report.missing.length || report.unexpected.length) {
+    const s = bestSuggestion(sd, target);
+    if (s) report.suggestion = { rule: s.rule, rules: [s.rule], code: s.code, description: s.description, gain: s.gain };
   }
 
   if (report.mismatched.length && !opts.skipMismatch) {

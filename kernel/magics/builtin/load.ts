@@ -3,10 +3,10 @@ import type { LoadReport } from '../../../lib/model/load';
 import type { RenameRule } from '../../../lib/statedict/rename';
 import { displayable } from '../../../lib/display/bundle';
 import { registerMagic, UsageError } from '../registry';
-import { completeSources, completeVariables, expectSource, expectVariable, libType, literalWords, type Source } from '../resolve';
+import { completeSources, completeVariables, expectSource, expectVariable, libType, literalWords } from '../resolve';
 import { parseRenameRule, quoteWord, ruleWord, RULE_HELP } from '../rename-rule';
 import { refreshFingerprint } from '../fingerprints';
-import { badge, box, codeLine, details, escapeHtml, shapeText, table, type Tone } from '../../../lib/display/html';
+import { suggestionRulesOf } from '../../../lib/model/load-view';
 
 const usage = '%load MODEL SOURCE [--strict] [--from torch|tfjs] [--rename RULE]... [--map auto] [--skip-mismatch] [--root KEY] [--as NAME]';
 
@@ -61,20 +61,25 @@ registerMagic({
 
     const { loadStateDict, LoadError } = await import('../../../lib/model/load');
     const { resolveStateDict } = await import('../../../lib/model/sources');
+    const { loadReportBundle } = await import('../../../lib/model/load-view');
     const resolved = await resolveStateDict(source.value as never, { root: call.options.root as string | undefined });
     const layout = (from as 'torch' | 'tfjs' | undefined) ?? resolved.layout;
     const opts = { strict: !!call.options.strict, skipMismatch: !!call.options['skip-mismatch'], from: layout, rename: renames, map: map as 'auto' | undefined, warn: null };
+    const names = { model: model.name, source: source.name, ruleText: (x: RenameRule) => ruleWord(x) ?? JSON.stringify(x) };
     let report: LoadReport;
     try {
       report = await loadStateDict(model.value as never, resolved.stateDict, opts);
     } catch (e) {
-      if (e instanceof LoadError) ctx.display(await reportBundle(e.report, model, source, call.options, resolved.stateDict, 'failed'));
+      if (e instanceof LoadError) ctx.display(loadReportBundle(e.report, { ...names, fix: fixLine(e.report, names, call.options) }));
       throw e;
     }
     const refreshed = report.loaded.length ? await refreshFingerprint(ctx, model.value as never, '%load') : false;
     await ctx.define(asName, report, libType('LoadReport'));
-    const bundle = await reportBundle(report, model, source, call.options, resolved.stateDict, refreshed ? 'refreshed' : 'ok', asName);
-    return displayable(report, () => bundle);
+    const notes = [
+      ...(refreshed ? ['the %checkfrozen reference of this model was taken again after the load'] : []),
+      `the report is ${asName} (e.g. %freeze ${model.name} ${asName} freezes what was loaded)`,
+    ];
+    return displayable(report, () => loadReportBundle(report, { ...names, notes, fix: fixLine(report, names, call.options) }));
   },
 });
 
@@ -88,59 +93,14 @@ function positionalCount(words: string[]): number {
   return n;
 }
 
-type Status = 'ok' | 'refreshed' | 'failed';
-
-/** The report as text and HTML: counts, the lists, the renames applied, and the warning with the rename that fixes it. */
-async function reportBundle(r: LoadReport, model: { name: string; value: unknown }, source: Source, options: Record<string, unknown>, sd: Map<string, unknown>, status: Status, asName?: string) {
-  const total = r.loaded.length + r.missing.length + r.mismatched.length;
-  const fix = r.warning || status === 'failed' ? await fixLine(r, model, source, options, sd) : undefined;
-  const naming = r.layout === 'torch' ? "PyTorch's" : "TF.js's";
-  const head = `${status === 'failed' ? 'Nothing was loaded' : `Loaded ${r.loaded.length} of ${model.name}'s ${total} weights`} from ${source.name} (keys matched in ${naming} naming)`;
-  const counts = `${r.loaded.length} loaded, ${r.missing.length} missing, ${r.unexpected.length} unexpected, ${r.mismatched.length} shape-mismatched${r.ignored.length ? `, ${r.ignored.length} ignored` : ''}`;
-  const renameWords = r.renames.map((x) => ruleWord(x) ?? JSON.stringify(x));
-  const notes: string[] = [];
-  if (renameWords.length) notes.push(`renames applied: ${renameWords.join(' then ')}`);
-  if (r.ignored.length) notes.push(`ignored (no TF.js twin): ${r.ignored.join(', ')}`);
-  if (status === 'refreshed') notes.push('the %checkfrozen reference of this model was taken again after the load');
-  if (asName) notes.push(`the report is ${asName} (e.g. %freeze ${model.name} ${asName} freezes what was loaded)`);
-
-  const text = [head, counts, ...notes.map((n) => `  ${n}`)];
-  const list = (title: string, keys: string[]) => { if (keys.length) text.push(`${title} (${keys.length}): ${keys.slice(0, 20).join(', ')}${keys.length > 20 ? `, … and ${keys.length - 20} more` : ''}`); };
-  list('missing', r.missing);
-  list('unexpected', r.unexpected);
-  list('shape-mismatched', r.mismatched.map((m) => `${m.key} (checkpoint [${m.got}] vs model [${m.expected}])`));
-  if (r.warning) text.push(r.warning);
-  if (fix) text.push(`fix: ${fix}`);
-
-  const tone: Tone = status === 'failed' || r.warning ? 'bad' : r.missing.length || r.unexpected.length || r.mismatched.length ? 'warn' : 'good';
-  const keyList = (title: string, t: Tone, rows: string[][], head: string[]) =>
-    rows.length ? details(badge(rows.length, title, t), table(head, rows, { tone: () => t }), rows.length <= 20) : '';
-  const html = [
-    box(`<b>${escapeHtml(head)}</b><div style="margin-top:4px">${badge(r.loaded.length, 'loaded', 'good')}${badge(r.missing.length, 'missing', r.missing.length ? 'warn' : 'none')}${badge(r.unexpected.length, 'unexpected', r.unexpected.length ? 'warn' : 'none')}${badge(r.mismatched.length, 'shape-mismatched', r.mismatched.length ? 'bad' : 'none')}</div>${notes.map((n) => `<div style="opacity:0.85">${escapeHtml(n)}</div>`).join('')}`, tone),
-    r.warning ? box(`<pre style="margin:0;white-space:pre-wrap;font-weight:bold">${escapeHtml(r.warning)}</pre>${fix ? `<div>The rename that fixes it:</div>${codeLine(fix)}` : ''}`, 'bad') : fix ? box(`<div>Likely fix:</div>${codeLine(fix)}`, 'warn') : '',
-    keyList('missing (the model has them, the source does not)', 'warn', r.missing.map((k) => [k]), ['key']),
-    keyList('unexpected (the source has them, the model does not)', 'warn', r.unexpected.map((k) => [k]), ['key']),
-    keyList('shape-mismatched', 'bad', r.mismatched.map((m) => [m.key, shapeText(m.got), shapeText(m.expected)]), ['key', 'in the source', 'in the model']),
-    r.loaded.length ? details(badge(r.loaded.length, 'loaded', 'good'), table(['key'], r.loaded.map((k) => [k]), { tone: () => 'good' }), false) : '',
-  ].filter(Boolean).join('\n');
-  return { data: { 'text/plain': text.join('\n'), 'text/html': `<div class="tsfreeze-load">${html}</div>` } };
-}
-
-/** The %load line that would load more: the renames already applied plus the best one %diffkeys finds (or --skip-mismatch when shapes are what failed). */
-async function fixLine(r: LoadReport, model: { name: string; value: unknown }, source: Source, options: Record<string, unknown>, sd: Map<string, unknown>): Promise<string | undefined> {
-  const { renameKeys } = await import('../../../lib/statedict/rename');
-  const { shapesOf } = await import('../../../lib/statedict/select');
-  const { diffKeyShapes } = await import('../../../lib/statedict/diff');
-  const { resolveShapes } = await import('../../../lib/model/sources');
-  const renamed = r.renames.length ? renameKeys(sd as never, r.renames) : (sd as never);
-  const target = await resolveShapes(model.value as never, r.layout);
-  const best = diffKeyShapes(shapesOf(renamed), target.shapes).suggestions[0];
-  const skip = !best && r.mismatched.length > 0 && !options['skip-mismatch'];
-  if (!best && !skip) return undefined;
-  const rules: RenameRule[] = best ? [...r.renames, best.rule] : r.renames;
+/** The %load line that loads more: the renames already applied plus the report's suggested ones, or --skip-mismatch when shapes are what failed. */
+function fixLine(r: LoadReport, names: { model: string; source: string }, options: Record<string, unknown>): string | undefined {
+  const skip = !r.suggestion && r.error !== undefined && r.mismatched.length > 0 && !options['skip-mismatch'];
+  if (!r.suggestion && !skip) return undefined;
+  const rules: RenameRule[] = r.suggestion ? [...r.renames, ...suggestionRulesOf(r.suggestion)] : r.renames;
   const words = rules.map(ruleWord);
-  if (words.some((w) => w === undefined)) return `%load ${quoteWord(model.name)} ${quoteWord(source.name)} --map auto`;
+  if (words.some((w) => w === undefined)) return `%load ${quoteWord(names.model)} ${quoteWord(names.source)} --map auto`;
   const flags = ['strict', 'skip-mismatch'].filter((f) => options[f] || (f === 'skip-mismatch' && skip)).map((f) => ` --${f}`).join('');
   const extra = (['from', 'root'] as const).filter((f) => options[f] !== undefined).map((f) => ` --${f} ${quoteWord(String(options[f]))}`).join('');
-  return `%load ${quoteWord(model.name)} ${quoteWord(source.name)}${words.map((w) => ` --rename ${w}`).join('')}${flags}${extra}`;
+  return `%load ${quoteWord(names.model)} ${quoteWord(names.source)}${words.map((w) => ` --rename ${w}`).join('')}${flags}${extra}`;
 }
