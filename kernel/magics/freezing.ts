@@ -5,7 +5,6 @@ import { displayable } from '../../lib/display/bundle';
 import { UsageError, type Magic, type MagicContext } from './registry';
 import { completeVariables, expectVariable, literalWords, selectorOf, SELECTOR_KINDS, lookup, type SelectorWord } from './resolve';
 import { takeFingerprint } from './fingerprints';
-import { badge, box, code, details, escapeHtml, table } from '../../lib/display/html';
 
 const SELECTOR_HELP = [
   'SELECTOR (one or more; their union is taken) is:',
@@ -64,10 +63,9 @@ export function freezeMagic(verb: 'freeze' | 'unfreeze'): Magic {
       const reports = selectors.map((s) => (verb === 'freeze' ? lib.freeze(model.value, s.selector as never, { bnStats }) : lib.unfreeze(model.value, s.selector as never)));
       const report = merge(reports);
       await takeFingerprint(ctx, model.value, `%${verb}`);
-      const { trainableSummary } = await import('../../lib/freeze/summary');
-      const totals = trainableSummary(model.value).totals;
-      const bundle = freezeBundle(verb, model.name, selectors, report, totals);
-      return displayable(report, () => bundle);
+      const { freezeReportBundle } = await import('../../lib/freeze/freeze-view');
+      const opts = { model: model.name, selected: selectors.map((s) => s.description).join(', '), notes: [`%checkfrozen ${model.name} will compare with the fingerprint taken now`] };
+      return displayable(report, () => freezeReportBundle(report, opts));
     },
   };
 }
@@ -94,29 +92,11 @@ function noMatch(verb: string, s: SelectorWord, model: string, keys: string[]): 
   return `%${verb}: ${s.description} matches no weight of ${model}; its keys are ${keys.slice(0, 8).join(', ')}${keys.length > 8 ? `, … (${keys.length} in all)` : ''}`;
 }
 
+/** One report of several selectors' reports (applied in order): the last one's action and totals hold after all of them. */
 function merge(reports: FreezeReport[]): FreezeReport {
   const uniq = (xs: string[]) => [...new Set(xs)];
   const keys = uniq(reports.flatMap((r) => r.keys));
   const changed = new Set(keys);
-  return { keys, unchanged: uniq(reports.flatMap((r) => r.unchanged)).filter((k) => !changed.has(k)), batchNorm: uniq(reports.flatMap((r) => r.batchNorm)) };
-}
-
-type Totals = { trainable: number; frozen: number; statistics: number; total: number };
-
-function freezeBundle(verb: 'freeze' | 'unfreeze', model: string, selectors: SelectorWord[], r: FreezeReport, t: Totals) {
-  const past = verb === 'freeze' ? 'froze' : 'unfroze';
-  const n = r.keys.length;
-  const head = `${past} ${n} tensor${n === 1 ? '' : 's'} of ${model} (${selectors.map((s) => s.description).join(', ')})`;
-  const notes: string[] = [];
-  if (r.unchanged.length) notes.push(`${r.unchanged.length} selected tensor${r.unchanged.length === 1 ? ' was' : 's were'} already ${verb === 'freeze' ? 'frozen' : 'trainable'}`);
-  if (r.batchNorm.length) notes.push(`BatchNorm layers ${verb === 'freeze' ? 'now normalising with their frozen moving statistics' : 'back to training behaviour'}: ${r.batchNorm.map((k) => `'${k}'`).join(', ')}`);
-  const fmt = (x: number) => x.toLocaleString('en-US');
-  const totals = `Trainable params: ${fmt(t.trainable)} · Frozen params: ${fmt(t.frozen)}${t.statistics ? ` (of which BatchNorm statistics: ${fmt(t.statistics)})` : ''} · Total: ${fmt(t.total)}`;
-  const lines = [head, ...notes.map((x) => `  ${x}`), totals, `%checkfrozen ${model} will compare with the fingerprint taken now`];
-  if (n) lines.push(`${verb === 'freeze' ? 'frozen' : 'unfrozen'}: ${r.keys.slice(0, 12).join(', ')}${n > 12 ? `, … and ${n - 12} more` : ''}`);
-  const html = [
-    box(`<b>${escapeHtml(head)}</b>${notes.map((x) => `<div>${escapeHtml(x)}</div>`).join('')}<div style="margin-top:4px">${badge(t.trainable, 'trainable params', 'info')}${badge(t.frozen, 'frozen params', 'good')}${t.statistics ? badge(t.statistics, 'of them BatchNorm statistics', 'none') : ''}</div><div style="opacity:0.8">${code(`%checkfrozen ${model}`)} will compare with the fingerprint taken now.</div>`, n ? 'good' : 'warn'),
-    n ? details(badge(n, verb === 'freeze' ? 'frozen now' : 'trainable now', verb === 'freeze' ? 'good' : 'info'), table(['key'], r.keys.map((k) => [k])), n <= 20) : '',
-  ].filter(Boolean).join('\n');
-  return { data: { 'text/plain': lines.join('\n'), 'text/html': `<div class="tsfreeze-freeze">${html}</div>` } };
+  const last = reports[reports.length - 1];
+  return { keys, unchanged: uniq(reports.flatMap((r) => r.unchanged)).filter((k) => !changed.has(k)), batchNorm: uniq(reports.flatMap((r) => r.batchNorm)), action: last.action, totals: last.totals };
 }

@@ -7,6 +7,9 @@ import { isLayersModel, layerSegment, weightSlots, type ModelLike, type WeightSl
 import { freezeBatchNorm, isBatchNorm, isBatchNormFrozen, unfreezeBatchNorm } from './batchnorm';
 import { frozenKeys, isStatistic, markFrozen } from './registry';
 import { describeSelector, matcher, type Selector } from './selector';
+import { trainableSummary, type TrainableSummary } from './summary';
+import { displayable } from '../display/bundle';
+import { freezeReportBundle } from './freeze-view';
 
 /** How a frozen BatchNorm layer treats its moving statistics. */
 export interface FreezeOptions {
@@ -26,6 +29,10 @@ export interface FreezeReport {
   unchanged: string[];
   /** BatchNorm layers switched to inference mode (freeze) or back to training behaviour (unfreeze). */
   batchNorm: string[];
+  /** Which it was. */
+  action?: 'freeze' | 'unfreeze';
+  /** The model's trainable and frozen parameter counts after it. */
+  totals?: TrainableSummary['totals'];
 }
 
 type Layer = tf.layers.Layer;
@@ -193,5 +200,6 @@ function report(model: ModelLike, slots: WeightSlot[], matched: WeightSlot[], be
   const changed = (k: string) => (frozen ? now.has(k) && !before.has(k) : before.has(k) && !now.has(k));
   const keys = slots.filter((s) => changed(s.key)).map((s) => s.key);
   const unchanged = matched.filter((s) => !changed(s.key) && now.has(s.key) === frozen).map((s) => s.key);
-  return { keys, unchanged, batchNorm: switched };
+  const r: FreezeReport = { keys, unchanged, batchNorm: switched, action: frozen ? 'freeze' : 'unfreeze', totals: trainableSummary(model).totals };
+  return displayable(r, () => freezeReportBundle(r));
 }

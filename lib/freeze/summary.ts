@@ -7,6 +7,7 @@
 import { numel } from '../statedict/tensor';
 import { weightSlots, type ModelLike } from '../model/weights';
 import { isFrozen, isStatistic } from './registry';
+import { displayable } from '../display/bundle';
 
 /** One layer that owns weights. */
 export interface LayerSummary {
@@ -42,7 +43,9 @@ export function trainableSummary(model: ModelLike): TrainableSummary {
   const sum = (f: (l: LayerSummary) => number) => layers.reduce((a, l) => a + f(l), 0);
   const trainable = sum((l) => l.trainable);
   const frozen = sum((l) => l.frozen);
-  return { layers, totals: { trainable, frozen, statistics: sum((l) => l.statistics), total: trainable + frozen } };
+  const summary: TrainableSummary = { layers, totals: { trainable, frozen, statistics: sum((l) => l.statistics), total: trainable + frozen } };
+  // Displays as a table (freeze-view.ts, loaded when shown: it imports this file).
+  return displayable(summary, () => (require('./freeze-view') as typeof import('./freeze-view')).summaryBundle(summary));
 }
 
 /** A text table of a TrainableSummary (or of a model), one row per layer and a totals line. */

@@ -2,6 +2,7 @@
 import type { ModelLike } from '../model/weights';
 import { trainableSummary, type TrainableSummary } from '../freeze/summary';
 import { COLORS, DEFAULT_CONFIG, layerLabel, rowsHeight, titleOf, type PlotlyFigure, type PlotlyTrace } from './figure';
+import { displayableFigure } from './show';
 
 export interface ParameterCountsOptions {
   title?: string;
@@ -25,7 +26,7 @@ export function parameterCountsFigure(source: TrainableSummary | ModelLike, opts
   data.push(bar('trainable', COLORS.trainable, layers.map((l) => l.trainable)));
   const t = summary.totals;
   const log = opts.log ?? true;
-  return {
+  return displayableFigure({
     data,
     layout: {
       title: titleOf(opts.title, `Parameters per layer: ${fmt(t.trainable)} trainable, ${fmt(t.frozen)} frozen${t.statistics ? ` (${fmt(t.statistics)} BatchNorm statistics)` : ''}`),
@@ -37,7 +38,7 @@ export function parameterCountsFigure(source: TrainableSummary | ModelLike, opts
       margin: { t: 80 },
     },
     config: { ...DEFAULT_CONFIG },
-  };
+  });
 }
 
 function isTrainableSummary(x: unknown): x is TrainableSummary {

@@ -6,6 +6,7 @@
 import type { Drift, History } from '../train/history';
 import { axisKey, type Panel } from './axes';
 import { COLORS, DEFAULT_CONFIG, DRIFT_COLORSCALE, layerLabel, rowsHeight, titleOf, type PlotlyFigure, type PlotlyTrace } from './figure';
+import { displayableFigure } from './show';
 
 export interface DriftHeatmapOptions {
   title?: string;
@@ -22,7 +23,7 @@ export function driftHeatmapFigure(source: History | Drift, opts: DriftHeatmapOp
   const status = isHistory(source) ? statusFromHistory(source) : opts.frozenLayers ? statusFromFrozen(drift, opts.frozenLayers) : undefined;
   const panel = driftPanel(drift, status, { x: 'x', y: 'y', strip: 'x2' }, [0, 1]);
   const frozen = status ? [...status.values()].filter((s) => s === 'frozen').length : undefined;
-  return {
+  return displayableFigure({
     data: panel.traces,
     layout: {
       title: titleOf(opts.title, `Weight drift ‖W−W₀‖/‖W₀‖ per layer${frozen !== undefined ? ` (${frozen} of ${drift.layers.length} layers frozen)` : ''}`),
@@ -32,7 +33,7 @@ export function driftHeatmapFigure(source: History | Drift, opts: DriftHeatmapOp
       ...panel.layout,
     },
     config: { ...DEFAULT_CONFIG },
-  };
+  });
 }
 
 /** The heatmap (and frozen/trainable strip when `status` is known) on the given axes, within the vertical `domain`. */

@@ -10,6 +10,7 @@ import { frozenKeys, isStatistic } from '../freeze/registry';
 import { asFloat32 } from '../statedict/convert';
 import { numel, type StateDict } from '../statedict/tensor';
 import { COLORS, DEFAULT_CONFIG, titleOf, type PlotlyFigure, type PlotlyTrace } from './figure';
+import { displayableFigure } from './show';
 
 /** Weights before and after training, and which keys were frozen. */
 export interface WeightChange {
@@ -107,7 +108,7 @@ export function weightHistogramFigure(change: WeightChange, opts: WeightHistogra
       font: { color: g === 'frozen' && moved ? '#D62728' : '#444' },
     }];
   });
-  return {
+  return displayableFigure({
     data,
     layout: {
       title: titleOf(opts.title, 'Weights before and after training'),
@@ -117,7 +118,7 @@ export function weightHistogramFigure(change: WeightChange, opts: WeightHistogra
       ...layout,
     },
     config: { ...DEFAULT_CONFIG },
-  };
+  });
 }
 
 /** Bins the initial and final values of `keys` on one set of edges spanning both. */

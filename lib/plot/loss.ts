@@ -2,6 +2,7 @@
 import type { EpochLog, History } from '../train/history';
 import { axisKey, type Panel } from './axes';
 import { COLORS, DEFAULT_CONFIG, titleOf, type PlotlyFigure, type PlotlyTrace } from './figure';
+import { displayableFigure } from './show';
 
 /** What the loss curves need: a History, or the part of one a live display has so far. */
 export type LossSource = Pick<History, 'loss' | 'epochs'>;
@@ -19,7 +20,7 @@ export function lossCurvesFigure(history: LossSource, opts: LossCurvesOptions = 
   const panel = lossPanel(history, { x: 'x', y: 'y' }, [0, 1], opts);
   const last = history.epochs[history.epochs.length - 1];
   const summary = last ? ` — epoch ${last.epoch}: loss ${fmt(last.loss)}${last.valLoss !== undefined ? `, validation ${fmt(last.valLoss)}` : ''}` : '';
-  return {
+  return displayableFigure({
     data: panel.traces,
     layout: {
       title: titleOf(opts.title, `Loss${summary}`),
@@ -30,7 +31,7 @@ export function lossCurvesFigure(history: LossSource, opts: LossCurvesOptions = 
       ...panel.layout,
     },
     config: { ...DEFAULT_CONFIG },
-  };
+  });
 }
 
 /** The loss traces on the given axes, within the vertical `domain`. */

@@ -38,3 +38,8 @@ export async function figureValue(figure: PlotlyFigure, session: PlotSession = d
   const bundle = await session.bundle(figure);
   return displayable({ ...figure }, () => bundle);
 }
+
+/** `figure`, which from now on displays itself (an interactive plot with its SVG picture) through the process's plot session. */
+export function displayableFigure<T extends PlotlyFigure>(figure: T): T & Displayable {
+  return displayable(figure, () => defaultPlotSession().bundle(figure));
+}

@@ -3,6 +3,7 @@ import type { Drift } from '../train/history';
 import { driftPanel, isHistory, statusFromFrozen, statusFromHistory, type LayerStatus } from './drift';
 import { DEFAULT_CONFIG, rowsPx, titleOf, type PlotlyFigure } from './figure';
 import { lossPanel, type LossCurvesOptions, type LossSource } from './loss';
+import { displayableFigure } from './show';
 
 export interface TrainingFigureOptions extends Pick<LossCurvesOptions, 'log' | 'maxPoints'> {
   title?: string;
@@ -28,7 +29,7 @@ export function trainingFigure(source: TrainingSource, opts: TrainingFigureOptio
   const title = titleOf(opts.title, `Training: ${source.loss.length} steps${last ? `, epoch ${last.epoch} loss ${last.loss.toPrecision(4)}` : ''}`);
   if (!drift) {
     const loss = lossPanel(source, { x: 'x', y: 'y' }, [0, 1], lossOpts);
-    return { data: loss.traces, layout: { title, height: TOP + BOTTOM + LOSS_PX + 40, margin: { t: TOP, b: BOTTOM }, legend: legend(), ...loss.layout }, config: { ...DEFAULT_CONFIG } };
+    return displayableFigure({ data: loss.traces, layout: { title, height: TOP + BOTTOM + LOSS_PX + 40, margin: { t: TOP, b: BOTTOM }, legend: legend(), ...loss.layout }, config: { ...DEFAULT_CONFIG } });
   }
   const driftPx = Math.min(2000, Math.max(140, rowsPx(drift.layers.length)));
   const plotPx = LOSS_PX + GAP_PX + driftPx;
@@ -36,7 +37,7 @@ export function trainingFigure(source: TrainingSource, opts: TrainingFigureOptio
   const loss = lossPanel(source, { x: 'x', y: 'y' }, [(driftPx + GAP_PX) / plotPx, 1], lossOpts);
   const status = opts.status ?? (isHistory(source) ? statusFromHistory(source) : opts.frozenLayers ? statusFromFrozen(drift, opts.frozenLayers) : undefined);
   const heat = driftPanel(drift, status, { x: 'x2', y: 'y2', strip: 'x3' }, [0, split], 'x');
-  return {
+  return displayableFigure({
     data: [...loss.traces, ...heat.traces],
     layout: {
       title,
@@ -47,7 +48,7 @@ export function trainingFigure(source: TrainingSource, opts: TrainingFigureOptio
       ...heat.layout,
     },
     config: { ...DEFAULT_CONFIG },
-  };
+  });
 }
 
 function legend(): Record<string, unknown> {

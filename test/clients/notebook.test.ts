@@ -180,6 +180,34 @@ test('a notebook outside the clone imports tsfreeze and TF.js, with their types 
   assert.match(textOf(wrong), /not assignable to parameter of type 'ModelLike'/);
 });
 
+test("results display themselves: a cell ending in loadStateDict, diffKeys, freeze, trainableSummary or a figure shows what the magic shows", { timeout: 120_000 }, async () => {
+  // A checkpoint whose keys carry a prefix the model lacks: the load warns and suggests the fix.
+  await run(nb, "import { writeCheckpoint, renameKeys, loadStateDict, diffKeys, freeze, parameterCountsFigure } from 'tsfreeze';\nconst net = () => tf.sequential({ layers: [tf.layers.dense({ units: 4, inputShape: [3] }), tf.layers.dense({ units: 2 })] });\nconst source = net();\nawait writeCheckpoint('wrapped.pth', renameKeys(stateDictOf(source, { layout: 'torch' }), { addPrefix: 'module.' }));\nconst target = net();");
+  const cell = await run(nb, "await loadStateDict(target, 'wrapped.pth', { warn: null })");
+  const magic = await run(nb, '%load target wrapped.pth');
+  const html = (o: Output[]) => joined(o.find((x) => x.data?.['text/html'])?.data?.['text/html']);
+  for (const [what, out] of [['a cell', cell], ['%load', magic]] as const) {
+    const h = html(out);
+    assert.match(h, /class="tsfreeze-load"/, what);
+    assert.match(h, /NOTHING was loaded/, what);
+    assert.match(h, /<b>0<\/b> loaded.*<b>4<\/b> missing.*<b>4<\/b> unexpected/s, what);
+    assert.match(h, /strip the prefix (&#39;|')module\.(&#39;|')/, `${what}: the suggestion on the report`);
+  }
+  assert.match(html(cell), /loadStateDict\(model, source, \{ rename: \{(&#34;|")stripPrefix/);
+  assert.match(html(magic), /%load target wrapped\.pth --rename strip:module\./);
+
+  const diff = await run(nb, "await diffKeys('wrapped.pth', target)");
+  assert.match(html(diff), /class="tsfreeze-diffkeys"/);
+  const frozen = await run(nb, "freeze(target, '0.*')");
+  assert.match(html(frozen), /class="tsfreeze-freeze"/);
+  assert.match(plain(frozen.find((o) => o.output_type === 'execute_result')), /^froze 2 tensors/);
+  const summary = await run(nb, 'trainableSummary(target)');
+  assert.match(html(summary), /class="tsfreeze-summary"/);
+  const figure = await run(nb, 'parameterCountsFigure(target)');
+  assert.ok(figure.some((o) => o.data?.[PLOTLY]), 'a figure shows as a plot');
+  await nb.waitForFunction(() => document.querySelectorAll('.output_area .tsfreeze-plot.js-plotly-plot').length > 0, null, { timeout: 30_000 });
+});
+
 test('tracebacks give cell line numbers; a UsageError shows only its message', { timeout: 60_000 }, async () => {
   const out = await run(nb, "const before = 1;\nthrow new Error('boom on line 2');");
   const count = await nb.evaluate(() => { const cells = (window as unknown as JupyterWindow).Jupyter.notebook.get_cells(); return cells[cells.length - 1].input_prompt_number; });

@@ -51,9 +51,8 @@ registerMagic({
     const values = words.map((w, i) => expectVariable(ctx, w, spec.words[i].kinds, 'plot', line).value);
     const title = call.options.title as string | undefined;
     const log = !!call.options.log;
-    const figure = await figureOf(kind, values, call, title, log, line);
-    const { figureValue } = await import('../../../lib/plot/show');
-    return figureValue(figure);
+    // The figure displays itself (interactive, with an SVG picture).
+    return figureOf(kind, values, call, title, log, line);
   },
 });
 
