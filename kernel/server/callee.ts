@@ -8,6 +8,8 @@ import * as ts from '@tslab/typescript-for-tslab';
  */
 export function calleeAt(src: string, cursor: number): number | undefined {
   const sf = ts.createSourceFile('cell.ts', src, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  // Spaces before the cursor belong to no node: an unclosed call ends where its last word does.
+  while (cursor > 0 && /\s/.test(src[cursor - 1])) cursor--;
   let found: ts.CallExpression | ts.NewExpression | undefined;
   const visit = (node: ts.Node): void => {
     if (cursor < node.getFullStart() || cursor > node.getEnd()) return;

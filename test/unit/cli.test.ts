@@ -91,3 +91,25 @@ test('every command answers --help (and -h) from its option table: its usage lin
   assert.equal(all.code, 0);
   for (const c of COMMANDS) assert.match(all.stdout, new RegExp(`^  ${c.name} `, 'm'));
 });
+
+test('install --prefix writes the kernelspec with its logos and the plotly.js nbextension, which the kernelspec names; --uninstall removes both', () => {
+  const prefix = mkdtempSync(join(tmpdir(), 'tsfreeze-install-'));
+  const share = join(prefix, 'share', 'jupyter');
+  const r = tsfreeze('install', '--prefix', prefix);
+  assert.equal(r.code, 0, r.stderr);
+  const { existsSync, readFileSync, statSync } = require('node:fs') as typeof import('node:fs');
+  const spec = JSON.parse(readFileSync(join(share, 'kernels', 'tsfreeze', 'kernel.json'), 'utf8')) as { env: Record<string, string> };
+  for (const logo of ['logo-32x32.png', 'logo-64x64.png']) {
+    const png = readFileSync(join(share, 'kernels', 'tsfreeze', logo));
+    assert.equal(png.subarray(1, 4).toString(), 'PNG');
+    const size = Number(/(\d+)x/.exec(logo)![1]);
+    assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [size, size], `${logo} is ${size}×${size}`);
+  }
+  const plotly = join(share, 'nbextensions', 'tsfreeze', 'plotly.min.js');
+  assert.equal(spec.env.TSFREEZE_PLOTLY_NBEXTENSION, plotly);
+  assert.ok(statSync(plotly).size > 1_000_000, 'the whole of plotly.js');
+  assert.match(readFileSync(plotly, 'utf8').slice(0, 200), /plotly\.js v\d/);
+  assert.equal(tsfreeze('install', '--prefix', prefix, '--uninstall').code, 0);
+  assert.equal(existsSync(join(share, 'kernels', 'tsfreeze')), false);
+  assert.equal(existsSync(join(share, 'nbextensions', 'tsfreeze')), false);
+});
