@@ -36,3 +36,10 @@ test('the library never imports the kernel', () => {
   const up = all.filter((f) => relative(ROOT, f).startsWith('lib/') && imports(f).some((m) => /(^|\/)kernel\//.test(m)));
   assert.deepEqual(up.map((f) => relative(ROOT, f)), []);
 });
+
+test('the kernel refuses a tslab other than the one its adapter was checked against, naming both versions', async () => {
+  const { checkTslab, installedTslabVersion, TSLAB_CHECKED_VERSION } = await import('../../kernel/server/tslab');
+  assert.equal(installedTslabVersion(), TSLAB_CHECKED_VERSION, 'the installed tslab is the checked one');
+  assert.doesNotThrow(() => checkTslab());
+  assert.throws(() => checkTslab('1.0.23'), (e: Error) => e.message.includes(`tslab ${TSLAB_CHECKED_VERSION}`) && e.message.includes('tslab 1.0.23 is installed') && /npm ci/.test(e.message));
+});
