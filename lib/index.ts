@@ -35,6 +35,8 @@ export { fingerprint, compareFrozen, checkFrozen, FrozenWeightError, lastFingerp
 export { detach } from './freeze/detach';
 export type { TrainOptions, LossSpec, MetricName, GuardEvery, StepInfo } from './train/train';
 export { train } from './train/train';
+export { stopTraining } from './train/stop';
+export type { StopRequest } from './train/stop';
 export type { ParamGroup, OptimizerSpec, OptimizerSettings, WeightDecayMode } from './train/groups';
 export type { History, EpochLog, Drift, GroupLog } from './train/history';
 export { driftOf } from './train/history';
