@@ -4,10 +4,13 @@
  * (stop_on_error), the input history, and the answers that need no cell (kernel_info,
  * is_complete, history, comm_info, shutdown, interrupt). Cells, completion and inspection go to
  * the main thread. Because this thread never runs user code, those answers come at once while
- * the main thread builds the TypeScript compiler at start-up, as ipykernel's do.
+ * the main thread builds the TypeScript compiler at start-up, as ipykernel's do. The TypeScript
+ * parser (for is_complete) is loaded with this module, before the sockets are bound: loading it
+ * on the first request took longer than jupyter console's 1 s wait on a busy machine.
  */
 import type { Message, MessageHeader } from '../protocol/wire';
 import { History, type HistoryRequest } from './history';
+import { isComplete } from './cell';
 import type { CellOutcome, ExecuteRequest } from './handler';
 import type { MainRequest } from './thread-messages';
 
@@ -39,7 +42,6 @@ export class FrontDesk {
   private executionCount = 0;
   private nextId = 0;
   private readonly waiting = new Map<number, (r: MainResult) => void>();
-  private isCompleteFn: ((code: string) => Record<string, unknown>) | undefined;
 
   constructor(private readonly io: DeskIO, private readonly kernelInfo: Record<string, unknown>) {}
 
@@ -107,7 +109,7 @@ export class FrontDesk {
           this.io.reply('shell', msg, 'kernel_info_reply', this.kernelInfo);
           break;
         case 'is_complete_request':
-          this.io.reply('shell', msg, 'is_complete_reply', this.isComplete(String(c.code ?? '')));
+          this.io.reply('shell', msg, 'is_complete_reply', isComplete(String(c.code ?? '')));
           break;
         case 'history_request':
           this.io.reply('shell', msg, 'history_reply', { status: 'ok', history: this.history.query(c as unknown as HistoryRequest) });
@@ -140,12 +142,6 @@ export class FrontDesk {
       this.io.log(`tsfreeze kernel: ${type} failed: ${String((e as Error)?.stack ?? e)}`);
     }
     this.io.publish(msg.header, 'status', { execution_state: 'idle' });
-  }
-
-  /** is_complete_reply content; the TypeScript parser is loaded on the first request (a console's, not a notebook's). */
-  private isComplete(code: string): Record<string, unknown> {
-    this.isCompleteFn ??= (require('./cell') as typeof import('./cell')).isComplete;
-    return this.isCompleteFn(code);
   }
 
   private async execute(msg: Message, seq: number): Promise<void> {
