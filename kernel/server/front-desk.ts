@@ -5,12 +5,12 @@
  * is_complete, history, comm_info, shutdown, interrupt). Cells, completion and inspection go to
  * the main thread. Because this thread never runs user code, those answers come at once while
  * the main thread builds the TypeScript compiler at start-up, as ipykernel's do. The TypeScript
- * parser (for is_complete) is loaded with this module, before the sockets are bound: loading it
- * on the first request took longer than jupyter console's 1 s wait on a busy machine.
+ * parser (is_complete) is loaded only for clients that need it: a console asks for the history
+ * as it starts, and the parser is loaded right after that reply, before the person has typed
+ * anything (a notebook never asks: its kernel does not load a second TypeScript).
  */
 import type { Message, MessageHeader } from '../protocol/wire';
 import { History, type HistoryRequest } from './history';
-import { isComplete } from './cell';
 import type { CellOutcome, ExecuteRequest } from './handler';
 import type { MainRequest } from './thread-messages';
 
@@ -42,6 +42,7 @@ export class FrontDesk {
   private executionCount = 0;
   private nextId = 0;
   private readonly waiting = new Map<number, (r: MainResult) => void>();
+  private isCompleteFn: ((code: string) => Record<string, unknown>) | undefined;
 
   constructor(private readonly io: DeskIO, private readonly kernelInfo: Record<string, unknown>) {}
 
@@ -53,6 +54,10 @@ export class FrontDesk {
 
   /** A control request: handled at once, even while a cell runs. */
   control(msg: Message): void {
+    void this.handleControl(msg).catch((e) => this.io.log(`tsfreeze kernel: ${String((e as Error)?.stack ?? e)}`));
+  }
+
+  private async handleControl(msg: Message): Promise<void> {
     this.io.publish(msg.header, 'status', { execution_state: 'busy' });
     try {
       switch (msg.header.msg_type) {
@@ -79,6 +84,12 @@ export class FrontDesk {
     const resolve = this.waiting.get(id);
     this.waiting.delete(id);
     resolve?.(result);
+  }
+
+  /** is_complete_reply content; the TypeScript parser is loaded on first use. */
+  private isComplete(code: string): Record<string, unknown> {
+    this.isCompleteFn ??= (require('./cell') as typeof import('./cell')).isComplete;
+    return this.isCompleteFn(code);
   }
 
   private ask(request: WithoutId<MainRequest>): Promise<MainResult> {
@@ -109,10 +120,12 @@ export class FrontDesk {
           this.io.reply('shell', msg, 'kernel_info_reply', this.kernelInfo);
           break;
         case 'is_complete_request':
-          this.io.reply('shell', msg, 'is_complete_reply', isComplete(String(c.code ?? '')));
+          this.io.reply('shell', msg, 'is_complete_reply', this.isComplete(String(c.code ?? '')));
           break;
         case 'history_request':
           this.io.reply('shell', msg, 'history_reply', { status: 'ok', history: this.history.query(c as unknown as HistoryRequest) });
+          // A console: it will ask is_complete on every Enter.
+          setImmediate(() => this.isComplete(''));
           break;
         case 'complete_request':
         case 'inspect_request': {

@@ -6,7 +6,6 @@
  */
 import { JupyterHandlerImpl } from 'tslab/dist/jupyter';
 import { printQuickInfo } from 'tslab/dist/inspect';
-import * as ts from '@tslab/typescript-for-tslab';
 import type { MimeBundle } from '../../lib/display/bundle';
 import { findMagic, allMagics, magicHelp, parseMagicCall, UsageError, type MagicContext, type Magic } from '../magics/registry';
 import { completeMagicWords } from '../magics/complete';
@@ -43,7 +42,7 @@ export class CellFailure extends Error {
   }
 }
 
-import { VERSION } from '../version';
+import { kernelInfo } from './kernel-info';
 
 export class TsfreezeHandler extends JupyterHandlerImpl {
   /** Per-magic state kept across cells. */
@@ -53,19 +52,9 @@ export class TsfreezeHandler extends JupyterHandlerImpl {
     super(session.executor, false);
   }
 
-  /** kernel_info_reply content. */
-  override handleKernel() {
-    const info = super.handleKernel();
-    return {
-      ...info,
-      status: 'ok',
-      protocol_version: '5.3',
-      implementation: 'tsfreeze',
-      implementation_version: VERSION,
-      language_info: { ...info.language_info, name: 'typescript', version: ts.version, mimetype: 'text/typescript', file_extension: '.ts' },
-      banner: `TypeScript ${ts.version} on Node ${process.version} (tsfreeze ${VERSION}, tslab executor). %lsmagic lists the magics.`,
-      help_links: [{ text: 'tsfreeze README', url: 'https://www.npmjs.com/package/tsfreeze' }] as [{ text: string; url: string }],
-    };
+  /** kernel_info_reply content (the socket thread answers kernel_info with the same, kernel-info.ts). */
+  override handleKernel(): ReturnType<JupyterHandlerImpl['handleKernel']> {
+    return kernelInfo() as unknown as ReturnType<JupyterHandlerImpl['handleKernel']>;
   }
 
   /** Runs a cell: TypeScript chunks and magics in order, stopping at the first error. */

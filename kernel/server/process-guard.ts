@@ -18,6 +18,7 @@
  * Checked against Node 20 (process.setUncaughtExceptionCaptureCallback, 'newListener').
  */
 import { inspect } from 'node:util';
+import { writeSync } from 'node:fs';
 
 /** The process events the kernel owns. */
 const OWNED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'uncaughtException', 'unhandledRejection'] as const;
@@ -40,8 +41,8 @@ export interface ProcessGuardOptions {
   onSigint: () => void;
   /** Where reports go (the running or last cell's stderr). */
   report: (text: string) => void;
-  /** Where notes for the kernel's log go. */
-  log: (text: string) => void;
+  /** Where notes for the kernel's log go (default: fd 2, Jupyter's log, whatever stderr was routed to). */
+  log?: (text: string) => void;
 }
 
 export class ProcessGuard {
@@ -97,7 +98,7 @@ export class ProcessGuard {
       // A user-visible change: tell the cell.
       this.opts.report(`tsfreeze kernel: removed a ${event} listener that a cell or library added (${what}): the kernel owns ${event}${event === 'SIGINT' ? ' (interrupt)' : ' (it ends the kernel)'}\n`);
     } else {
-      this.opts.log(`tsfreeze kernel: removed an ${event} listener that a library added (${what}); the kernel reports these and goes on`);
+      (this.opts.log ?? logToFd2)(`tsfreeze kernel: removed an ${event} listener that a library added (${what}); the kernel reports these and goes on`);
     }
   }
 
@@ -107,6 +108,14 @@ export class ProcessGuard {
     } catch {
       // Reporting must never throw from here: that would end the process.
     }
+  }
+}
+
+function logToFd2(text: string): void {
+  try {
+    writeSync(2, `${text}\n`);
+  } catch {
+    // No log to write to.
   }
 }
 

@@ -4,19 +4,17 @@
  * stdout/stderr and displays to the front end, interrupts, and ends the process. The process
  * itself (signals, uncaught errors, process.exit) is owned by the ProcessGuard.
  */
-import { Worker } from 'node:worker_threads';
-import { join } from 'node:path';
 import * as tslabJupyter from 'tslab/dist/jupyter';
 import type { MessageHeader } from '../protocol/wire';
 import { setDisplayHost, type MimeBundle } from '../../lib/display/bundle';
 import { setTrainingViewFactory } from '../../lib/train/view';
 import { TsfreezeHandler, type CellOutcome, type CellOutput } from './handler';
 import { StreamForwarder } from './streams';
-import { ProcessGuard } from './process-guard';
+import type { ProcessGuard } from './process-guard';
 import { interruptCell, type RunningCell } from './interrupt';
 import { exitPayload } from './exit-words';
-import { parentPidOf } from './parent-watch';
-import type { MainRequest, SocketThreadData, ToMain, ToSockets } from './thread-messages';
+import type { SocketThread } from './socket-host';
+import type { MainRequest, ToMain, ToSockets } from './thread-messages';
 
 /** How long after start-up the type declarations are preloaded, if no cell came. */
 const PRELOAD_DELAY_MS = 250;
@@ -25,32 +23,23 @@ const CLOSE_TIMEOUT_MS = 1000;
 
 export class TsfreezeServer {
   readonly streams: StreamForwarder;
-  readonly guard: ProcessGuard;
-  private worker: Worker | undefined;
   /** The request whose cell output goes now (or went last). */
   private outputParent: MessageHeader | null = null;
   private running: RunningCell | null = null;
   private exiting = false;
 
-  constructor(readonly kernel: TsfreezeHandler, private readonly connectionFile: string) {
+  constructor(readonly kernel: TsfreezeHandler, private readonly sockets: SocketThread, readonly guard: ProcessGuard) {
     this.streams = new StreamForwarder((name, text) => {
       if (this.outputParent) this.publish(this.outputParent, 'stream', { name, text });
       else this.streams.log(text);
     });
-    this.guard = new ProcessGuard({
-      onSigint: () => this.interrupt(),
-      report: (text) => process.stderr.write(text),
-      log: (text) => this.streams.log(text),
-    });
   }
 
   /**
-   * Takes over the process, starts the socket thread and resolves once every socket is bound.
-   * The TypeScript compiler is built right away, blocking this thread for about a second: the
-   * socket thread answers kernel_info, history and is_complete meanwhile.
+   * Routes output, connects to the socket thread and resolves once every socket is bound. The TypeScript compiler is built right away, blocking this thread for about a second:
+   * the socket thread answers kernel_info, history and is_complete meanwhile.
    */
   async init(): Promise<void> {
-    this.guard.install();
     this.streams.install();
     const display = (bundle: MimeBundle, opts?: { id?: string; update?: boolean }) => this.display(bundle, opts);
     const host = { display };
@@ -65,24 +54,19 @@ export class TsfreezeServer {
     (tslabJupyter as { lastWriteDisplayData: unknown }).lastWriteDisplayData = (d: { data: Record<string, unknown>; metadata?: Record<string, unknown>; transient?: { display_id?: string } }, update: boolean) =>
       this.display({ data: d.data, metadata: d.metadata ?? {} }, { id: d.transient?.display_id, update });
 
-    const data: SocketThreadData = { connectionFile: this.connectionFile, kernelInfo: this.kernel.handleKernel() as unknown as Record<string, unknown>, parentPid: parentPidOf() };
-    // Under tsx (tests of the sources) the thread is the .ts file; built, the .js beside this one.
-    const worker = new Worker(join(__dirname, `socket-thread${__filename.endsWith('.ts') ? '.ts' : '.js'}`), { workerData: data, stdout: false, stderr: false });
-    this.worker = worker;
-    const ready = new Promise<void>((resolve, reject) => {
-      worker.on('message', (m: ToMain) => {
-        if (m.kind === 'ready') resolve();
-        else if (m.kind === 'failed') reject(new Error(m.error));
-        else this.onMessage(m);
-      });
-      worker.on('error', (e) => {
-        this.streams.log(`tsfreeze kernel: the socket thread died: ${String(e?.stack ?? e)}`);
-        reject(e);
-        this.exit(1);
-      });
+    this.sockets.onMessage((m) => this.onMessage(m));
+    this.sockets.onError((e) => {
+      this.streams.log(`tsfreeze kernel: the socket thread died: ${String(e?.stack ?? e)}`);
+      this.guard.exit(1);
     });
     setImmediate(() => this.warmUp());
-    await ready;
+    try {
+      await this.sockets.ready;
+    } catch (e) {
+      // Nothing can reach a kernel without its sockets (the thread has closed what it bound).
+      this.streams.log(`tsfreeze kernel: ${(e as Error).message}`);
+      this.guard.exit(1);
+    }
   }
 
   private onMessage(m: ToMain): void {
@@ -93,8 +77,6 @@ export class TsfreezeServer {
         void this.handle(m);
         break;
       case 'shutdown':
-        this.exit(0);
-        break;
       case 'parent-gone':
         this.exit(0);
         break;
@@ -104,7 +86,7 @@ export class TsfreezeServer {
   }
 
   private post(m: ToSockets): void {
-    this.worker?.postMessage(m);
+    this.sockets.post(m);
   }
 
   private async handle(m: MainRequest): Promise<void> {
@@ -146,7 +128,7 @@ export class TsfreezeServer {
   }
 
   /** SIGINT: interrupts the running cell; nothing to do when none runs. */
-  private interrupt(): void {
+  interrupt(): void {
     const cell = this.running;
     if (!cell) return;
     interruptCell(cell, () => this.kernel.session.executor.interrupt(), () => this.running === cell);
@@ -188,12 +170,10 @@ export class TsfreezeServer {
     if (this.exiting) return;
     this.exiting = true;
     this.streams.flush();
-    const worker = this.worker;
-    // Exiting with open ZeroMQ sockets in a worker aborts the process: close them first.
-    if (!worker) return this.guard.exit(code);
-    // A socket thread that cannot close its sockets in time: the process goes without its exit handlers.
+    // Exiting with open ZeroMQ sockets in a worker aborts the process: close them first. A socket
+    // thread that cannot close them in time: the process goes without its exit handlers.
     const timer = setTimeout(() => process.kill(process.pid, 'SIGKILL'), CLOSE_TIMEOUT_MS);
-    worker.on('message', (m: ToMain) => {
+    this.sockets.onMessage((m) => {
       if (m.kind !== 'closed') return;
       clearTimeout(timer);
       this.guard.exit(code);

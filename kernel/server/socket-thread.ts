@@ -13,6 +13,7 @@ import { writeSync } from 'node:fs';
 import * as zmq from 'zeromq';
 import { channelUrl, decodeMessage, encodeMessage, newHeader, readConnectionFile, replyTo, WireError, type Message, type MessageHeader } from '../protocol/wire';
 import { FrontDesk } from './front-desk';
+import { kernelInfo } from './kernel-info';
 import { SendQueue } from './send-queue';
 import { watchParent } from './parent-watch';
 import type { SocketThreadData, ToMain, ToSockets } from './thread-messages';
@@ -40,14 +41,15 @@ async function run(port: NonNullable<typeof parentPort>, data: SocketThreadData)
   const stdin = new zmq.Router();
   const hb = new zmq.Reply();
   const all = [iopub, shell, control, stdin, hb];
+  const bound: Promise<unknown> = Promise.all([
+    iopub.bind(channelUrl(info, 'iopub')),
+    shell.bind(channelUrl(info, 'shell')),
+    control.bind(channelUrl(info, 'control')),
+    stdin.bind(channelUrl(info, 'stdin')),
+    hb.bind(channelUrl(info, 'hb')),
+  ]);
   try {
-    await Promise.all([
-      iopub.bind(channelUrl(info, 'iopub')),
-      shell.bind(channelUrl(info, 'shell')),
-      control.bind(channelUrl(info, 'control')),
-      stdin.bind(channelUrl(info, 'stdin')),
-      hb.bind(channelUrl(info, 'hb')),
-    ]);
+    await bound;
   } catch (e) {
     for (const s of all) s.close();
     toMain({ kind: 'failed', error: `cannot bind the kernel's sockets: ${(e as Error).message}` });
@@ -81,7 +83,7 @@ async function run(port: NonNullable<typeof parentPort>, data: SocketThreadData)
       killSoon(SHUTDOWN_GRACE_MS, 'shutdown requested');
     },
     log,
-  }, data.kernelInfo);
+  }, kernelInfo());
 
   port.on('message', (m: ToSockets) => {
     switch (m.kind) {

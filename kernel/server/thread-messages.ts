@@ -9,8 +9,6 @@ import type { CellOutcome, ExecuteRequest } from './handler';
 /** What the main thread gives the socket thread when starting it (workerData). */
 export interface SocketThreadData {
   connectionFile: string;
-  /** The kernel_info_reply content, answered without the main thread. */
-  kernelInfo: Record<string, unknown>;
   /** The pid whose death ends the kernel (JPY_PARENT_PID, else the parent process); 0 for none. */
   parentPid: number;
 }

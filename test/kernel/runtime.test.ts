@@ -36,16 +36,16 @@ test('a busy kernel exits within 3 s after its client is SIGKILLed', { timeout: 
     'km.start_kernel()',
     'kc = km.client(); kc.start_channels(); kc.wait_for_ready(timeout=60)',
     // A first cell to the end (the compiler is built), then one that never ends.
-    'kc.execute_interactive("1", timeout=60)',
+    'kc.execute_interactive("1", timeout=60, output_hook=lambda m: None)',
     'kc.execute("while (true) {}")',
     'time.sleep(1)',
-    'print(km.provisioner.process.pid, flush=True)',
+    'print("PID", km.provisioner.process.pid, flush=True)',
     'time.sleep(600)',
   ].join('\n');
   const client = spawn(PYTHON, ['-c', script], { env: prefix.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = await new Promise<number>((resolve, reject) => {
     let out = '', err = '';
-    client.stdout.on('data', (d) => { out += d; const m = /^(\d+)\n/.exec(out); if (m) resolve(Number(m[1])); });
+    client.stdout.on('data', (d) => { out += d; const m = /^PID (\d+)\n/m.exec(out); if (m) resolve(Number(m[1])); });
     client.stderr.on('data', (d) => { err += d; });
     client.on('exit', (code) => reject(new Error(`client exited (${code}) before the kernel was busy: ${err}`)));
   });
