@@ -7,8 +7,9 @@
  *                      reply (jupyter console gives up after 1 s and then misnumbers its prompts)
  *   heartbeat busy     heartbeat round trips while a cell computes for 3 s (jupyter_client calls
  *                      a kernel dead after missed beats)
- *   SVG renderer       (tsfreeze only) RSS of the kernel and of its Chromium processes after a
- *                      figure was shown, and again once the renderer's idle time (10 s) has passed
+ *   SVG renderer       (tsfreeze only) memory (PSS) of the kernel and of its Chromium processes
+ *                      after a figure was shown, and again once the renderer's idle time (10 s)
+ *                      has passed
  *
  *   npm run build && npm run bench:kernel-runtime
  *   npm run bench:kernel-runtime -- --starts 5 --baseline scratch/old-dist/kernel/cli.js
@@ -115,10 +116,10 @@ async function heartbeatBusy(kind: Kind): Promise<number[]> {
   }
 }
 
-/** Resident memory of a process, in MB. */
-function rssMb(pid: number): number {
+/** Proportional resident memory of a process (pages shared with others counted by share), in MB. */
+function pssMb(pid: number): number {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
     return m ? Number(m[1]) / 1024 : 0;
   } catch {
     return 0;
@@ -150,10 +151,10 @@ async function svgMemory(kind: Kind): Promise<{ kernel: number; chromium: number
     if (r.reply.content.status !== 'ok') throw new Error(`${kind.name}: the plot cell failed: ${r.reply.content.evalue}`);
     const pid = k.proc.pid;
     const kids = descendants(pid);
-    const at = { kernel: rssMb(pid), chromium: kids.reduce((s, p) => s + rssMb(p), 0), processes: kids.length };
+    const at = { kernel: pssMb(pid), chromium: kids.reduce((s, p) => s + pssMb(p), 0), processes: kids.length };
     await new Promise((r) => setTimeout(r, 12_000));
     const later = descendants(pid);
-    return { ...at, afterIdle: { chromium: later.reduce((s, p) => s + rssMb(p), 0), processes: later.length } };
+    return { ...at, afterIdle: { chromium: later.reduce((s, p) => s + pssMb(p), 0), processes: later.length } };
   } finally {
     await client.close().catch(() => undefined);
     await stop(k);
@@ -191,7 +192,7 @@ async function main(): Promise<void> {
   const ts = all.find((k) => k.name === 'tsfreeze')!;
   const m = await svgMemory(ts);
   console.log('SVG renderer (headless Chromium) after one figure, and 12 s later (it closes after 10 s idle)');
-  console.log(`  kernel RSS ${m.kernel.toFixed(0)} MB; Chromium ${m.processes} processes, RSS ${m.chromium.toFixed(0)} MB (shared pages counted in each); after idle: ${m.afterIdle.processes} processes, ${m.afterIdle.chromium.toFixed(0)} MB`);
+  console.log(`  kernel PSS ${m.kernel.toFixed(0)} MB; Chromium: ${m.processes} processes, PSS ${m.chromium.toFixed(0)} MB; after idle: ${m.afterIdle.processes} processes, ${m.afterIdle.chromium.toFixed(0)} MB`);
 }
 
 main().catch((e) => { console.error(e); process.exitCode = 1; });

@@ -4,13 +4,15 @@
  * (stop_on_error), the input history, and the answers that need no cell (kernel_info,
  * is_complete, history, comm_info, shutdown, interrupt). Cells, completion and inspection go to
  * the main thread. Because this thread never runs user code, those answers come at once while
- * the main thread builds the TypeScript compiler at start-up, as ipykernel's do. The TypeScript
- * parser (is_complete) is loaded only for clients that need it: a console asks for the history
- * as it starts, and the parser is loaded right after that reply, before the person has typed
- * anything (a notebook never asks: its kernel does not load a second TypeScript).
+ * the main thread builds the TypeScript compiler at start-up, as ipykernel's do. kernel_info
+ * waits until the main thread can run cells: a client's first cell then does not wait for the
+ * compiler (a runner's per-cell timeout does not count the kernel's start-up). The TypeScript parser (is_complete)
+ * is loaded with this module, while the main thread loads its own: loaded on a console's first
+ * request, it took longer than the console's 1 s wait on a busy machine.
  */
 import type { Message, MessageHeader } from '../protocol/wire';
 import { History, type HistoryRequest } from './history';
+import { isComplete } from './cell';
 import type { CellOutcome, ExecuteRequest } from './handler';
 import type { MainRequest } from './thread-messages';
 
@@ -42,9 +44,17 @@ export class FrontDesk {
   private executionCount = 0;
   private nextId = 0;
   private readonly waiting = new Map<number, (r: MainResult) => void>();
-  private isCompleteFn: ((code: string) => Record<string, unknown>) | undefined;
+  private readonly mainLoaded: Promise<void>;
+  private setMainLoaded!: () => void;
 
-  constructor(private readonly io: DeskIO, private readonly kernelInfo: Record<string, unknown>) {}
+  constructor(private readonly io: DeskIO, private readonly kernelInfo: Record<string, unknown>) {
+    this.mainLoaded = new Promise((resolve) => { this.setMainLoaded = resolve; });
+  }
+
+  /** The main thread can run cells: kernel_info requests (held until now) are answered. */
+  mainReady(): void {
+    this.setMainLoaded();
+  }
 
   /** A shell request: handled after every shell request before it. */
   shell(msg: Message): void {
@@ -69,6 +79,7 @@ export class FrontDesk {
           this.shutdown('control', msg);
           return;
         case 'kernel_info_request':
+          await this.mainLoaded;
           this.io.reply('control', msg, 'kernel_info_reply', this.kernelInfo);
           break;
         default:
@@ -84,12 +95,6 @@ export class FrontDesk {
     const resolve = this.waiting.get(id);
     this.waiting.delete(id);
     resolve?.(result);
-  }
-
-  /** is_complete_reply content; the TypeScript parser is loaded on first use. */
-  private isComplete(code: string): Record<string, unknown> {
-    this.isCompleteFn ??= (require('./cell') as typeof import('./cell')).isComplete;
-    return this.isCompleteFn(code);
   }
 
   private ask(request: WithoutId<MainRequest>): Promise<MainResult> {
@@ -117,15 +122,14 @@ export class FrontDesk {
           await this.execute(msg, seq);
           break;
         case 'kernel_info_request':
+          await this.mainLoaded;
           this.io.reply('shell', msg, 'kernel_info_reply', this.kernelInfo);
           break;
         case 'is_complete_request':
-          this.io.reply('shell', msg, 'is_complete_reply', this.isComplete(String(c.code ?? '')));
+          this.io.reply('shell', msg, 'is_complete_reply', isComplete(String(c.code ?? '')));
           break;
         case 'history_request':
           this.io.reply('shell', msg, 'history_reply', { status: 'ok', history: this.history.query(c as unknown as HistoryRequest) });
-          // A console: it will ask is_complete on every Enter.
-          setImmediate(() => this.isComplete(''));
           break;
         case 'complete_request':
         case 'inspect_request': {

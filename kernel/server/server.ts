@@ -36,8 +36,11 @@ export class TsfreezeServer {
   }
 
   /**
-   * Routes output, connects to the socket thread and resolves once every socket is bound. The TypeScript compiler is built right away, blocking this thread for about a second:
-   * the socket thread answers kernel_info, history and is_complete meanwhile.
+   * Routes output, connects to the socket thread and resolves once every socket is bound.
+   * The TypeScript compiler is built right away, blocking this thread for about a second; the
+   * socket thread answers history and is_complete meanwhile, and kernel_info once it is built
+   * (a client's first cell then runs at once, and a runner's per-cell timeout does not count
+   * the kernel's start-up).
    */
   async init(): Promise<void> {
     this.streams.install();
@@ -152,8 +155,10 @@ export class TsfreezeServer {
     } catch (e) {
       // Not fatal: the first cell tries again and shows the error.
       this.streams.log(`tsfreeze kernel: could not start the TypeScript compiler: ${String((e as Error)?.stack ?? e)}`);
+      this.sockets.post({ kind: 'main-ready' });
       return;
     }
+    this.sockets.post({ kind: 'main-ready' });
     // A client that sends its first cell at once (tsfreeze run, nbconvert) has it running by then,
     // and the preload is skipped; a person typing gets a first cell half a second faster.
     setTimeout(() => {

@@ -12,7 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { writeSync } from 'node:fs';
 import * as zmq from 'zeromq';
 import { channelUrl, decodeMessage, encodeMessage, newHeader, readConnectionFile, replyTo, WireError, type Message, type MessageHeader } from '../protocol/wire';
-import { FrontDesk } from './front-desk';
+import type { FrontDesk } from './front-desk';
 import { kernelInfo } from './kernel-info';
 import { SendQueue } from './send-queue';
 import { watchParent } from './parent-watch';
@@ -48,6 +48,8 @@ async function run(port: NonNullable<typeof parentPort>, data: SocketThreadData)
     stdin.bind(channelUrl(info, 'stdin')),
     hb.bind(channelUrl(info, 'hb')),
   ]);
+  // While ZeroMQ's I/O thread binds: the desk, and the TypeScript parser it brings (is_complete).
+  const { FrontDesk: Desk } = require('./front-desk') as typeof import('./front-desk');
   try {
     await bound;
   } catch (e) {
@@ -73,7 +75,7 @@ async function run(port: NonNullable<typeof parentPort>, data: SocketThreadData)
     process.kill(process.pid, 'SIGKILL');
   }, ms);
 
-  const desk = new FrontDesk({
+  const desk: FrontDesk = new Desk({
     reply: (channel, parent, msgType, content) => send(queues[channel], replyTo(parent, msgType, content)),
     publish,
     toMain,
@@ -89,6 +91,9 @@ async function run(port: NonNullable<typeof parentPort>, data: SocketThreadData)
     switch (m.kind) {
       case 'publish':
         publish(m.parent, m.msgType, m.content);
+        break;
+      case 'main-ready':
+        desk.mainReady();
         break;
       case 'done':
         desk.done(m.id, 'outcome' in m ? { outcome: m.outcome } : { content: m.content });

@@ -40,5 +40,7 @@ export type ToSockets =
   /** The result of a MainRequest: the outcome of a cell, or the content of a complete/inspect reply. */
   | { kind: 'done'; id: number; outcome: CellOutcome }
   | { kind: 'done'; id: number; content: Record<string, unknown> }
+  /** The main thread can run cells (its compiler is built): kernel_info is answered from now on. */
+  | { kind: 'main-ready' }
   /** Close the sockets (the process is about to exit). */
   | { kind: 'close' };
