@@ -32,6 +32,29 @@ export class ProcessExit extends Error {
   }
 }
 
+/**
+ * The one change to a dependency's code here (Node's process.exit), in the shape of the
+ * project's patch table (the `speed` branch's lib/patches: id, package, checked, onMismatch,
+ * scope, owner, what, apply → undo), to move there when that table is on main. Ownership of the
+ * listeners needs no patch: Node's own API (setUncaughtExceptionCaptureCallback, 'newListener').
+ */
+export const PROCESS_EXIT_PATCH = {
+  id: 'node:process.exit',
+  package: 'node',
+  checked: '>=20.19 <25',
+  onMismatch: 'warn' as const,
+  scope: 'process' as const,
+  owner: 'kernel/server/process-guard.ts',
+  what: 'process.exit(code) in a kernel throws ProcessExit instead of ending the process (the kernel exits through the original)',
+  apply(target: NodeJS.Process): () => void {
+    const original = target.exit;
+    target.exit = ((code?: number | string | null) => {
+      throw new ProcessExit(code);
+    }) as typeof target.exit;
+    return () => { target.exit = original; };
+  },
+};
+
 type Listener = (...args: unknown[]) => void;
 /** process as a plain emitter: its typed overloads take one event name at a time. */
 const emitter = process as unknown as NodeJS.EventEmitter;
@@ -66,9 +89,7 @@ export class ProcessGuard {
       // newListener fires before the listener is added: remove it right after.
       process.nextTick(() => this.removeForeign(event, listener));
     });
-    process.exit = ((code?: number | string | null) => {
-      throw new ProcessExit(code);
-    }) as typeof process.exit;
+    PROCESS_EXIT_PATCH.apply(process);
     this.check();
   }
 
