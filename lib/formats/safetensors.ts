@@ -4,7 +4,8 @@
  * reference implementation validates: bounded header, offsets contiguous from 0 to the end.
  */
 import { CheckpointError } from './errors';
-import { selectRoot, type Checkpoint, type CheckpointMetadata, type JsonValue, type ReadOptions } from './checkpoint';
+import { selectRoot, type Checkpoint, type CheckpointMetadata, type JsonValue, type ReadLimits, type ReadOptions } from './checkpoint';
+import { refuseShared } from './aliases';
 import { bytesOf, itemSize, viewAs, type DType, type HostTensor, type StateDict } from '../statedict/tensor';
 
 /** The reference implementation's bound on the header's length. */
@@ -26,20 +27,26 @@ export function looksLikeSafetensors(head: Uint8Array, size = head.length): bool
 }
 
 /** Reads a safetensors file held in memory; tensors are views of its bytes where aligned. */
-export function readSafetensors(bytes: Uint8Array, file: string, opts: ReadOptions = {}): Checkpoint {
+export function readSafetensors(bytes: Uint8Array, file: string, opts: ReadOptions, limits: ReadLimits): Checkpoint {
   function fail(problem: string, hint = 'the file is truncated or damaged'): never { throw new CheckpointError(file, problem, hint); }
   if (bytes.length < 8) fail(`safetensors file of ${bytes.length} bytes is shorter than its 8-byte header length`);
   const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (n64 > BigInt(MAX_HEADER_BYTES)) fail(`safetensors header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte limit`, 'the file is damaged or not safetensors');
+  const maxHeader = limits.limit('headerBytes', bytes.length);
+  if (n64 > BigInt(maxHeader)) fail(`safetensors header length ${n64} exceeds the ${maxHeader}-byte limit`, 'the file is damaged or not safetensors');
   const n = Number(n64);
   if (8 + n > bytes.length) fail(`safetensors header of ${n} bytes runs past the end of the ${bytes.length}-byte file`);
   let header: unknown;
+  let text = '';
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    header = JSON.parse(text);
   } catch (e) {
     fail(`safetensors header (bytes 8..${8 + n}) is not valid UTF-8 JSON: ${(e as Error).message}`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('safetensors header is not a JSON object');
+  // JSON.parse keeps the last of two equal keys; the reference refuses such a header, and so do we.
+  const twice = duplicateTopLevelKey(text);
+  if (twice) fail(`safetensors header holds the key ${JSON.stringify(twice.key)} twice (the second at byte ${8 + Buffer.byteLength(text.slice(0, twice.at))})`, 'the file is damaged or hand-made; tensor names must be unique');
   const data = bytes.subarray(8 + n);
   const metadata: CheckpointMetadata = { values: {}, notes: [] };
   const entries: Array<{ key: string; dtype: DType; shape: number[]; begin: number; end: number }> = [];
@@ -85,8 +92,35 @@ export function readSafetensors(bytes: Uint8Array, file: string, opts: ReadOptio
   return { format: 'safetensors', stateDict: selectRoot(file, tensors, metadata, opts.root, undefined), metadata };
 }
 
-/** The bytes of a safetensors file for `sd`, laid out as the reference writer lays them out. */
-export function encodeSafetensors(sd: StateDict, metadata?: Record<string, JsonValue>): Uint8Array[] {
+/** A key that appears twice at the top level of a JSON object's text (valid JSON, already parsed), with the offset of its second appearance. */
+export function duplicateTopLevelKey(text: string): { key: string; at: number } | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const start = i;
+      for (i++; text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+      if (depth !== 1) continue;
+      let j = i + 1;
+      while (j < text.length && (text[j] === ' ' || text[j] === '\n' || text[j] === '\r' || text[j] === '\t')) j++;
+      if (text[j] !== ':') continue;
+      const key = JSON.parse(text.slice(start, i + 1)) as string;
+      if (seen.has(key)) return { key, at: start };
+      seen.add(key);
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return undefined;
+}
+
+/**
+ * The bytes of a safetensors file for `sd`, laid out as the reference writer lays them out.
+ * Tensors that share memory are refused, as the reference's `save_file` refuses them: the
+ * format stores each tensor's own bytes, so the file stays bounded by the tensors' bytes.
+ */
+export function encodeSafetensors(sd: StateDict, metadata?: Record<string, JsonValue>, path = '<safetensors>'): Uint8Array[] {
+  refuseShared(path, sd, 'safetensors');
   // The reference sorts by dtype (widest first, which keeps every tensor aligned), then by name.
   const order = [...sd.entries()].sort(([ka, a], [kb, b]) =>
     RANK.indexOf(CODES[b.dtype]) - RANK.indexOf(CODES[a.dtype]) || (ka < kb ? -1 : ka > kb ? 1 : 0));

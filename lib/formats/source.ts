@@ -1,5 +1,6 @@
 /** Where a reader takes bytes from: a file read piece by piece, or bytes already in memory. */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { CheckpointError } from './errors';
 
 /** Random access to the bytes of one checkpoint file. */
 export interface ByteSource {
@@ -16,28 +17,62 @@ export function memorySource(bytes: Uint8Array, name = '<bytes>'): ByteSource {
   return { name, size: bytes.length, read: (o, n) => bytes.subarray(o, o + n), close: () => undefined };
 }
 
-/** A source over an open file; each read allocates exactly the bytes asked for. */
-export function fileSource(path: string): ByteSource {
-  const fd = openSync(path, 'r');
-  let size: number;
+/** What a file that is not a regular file is, in words. */
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+/**
+ * Opens a regular file for reading, refusing FIFOs, devices, sockets and directories at once:
+ * the open does not block (O_NONBLOCK), and fstat of the open descriptor decides, so a file
+ * swapped for a FIFO between a check and the open cannot hang the reader.
+ */
+export function openRegularFile(path: string, file = path, hint?: string): { fd: number; size: number } {
+  let fd: number;
   try {
-    size = fstatSync(fd).size;
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw new CheckpointError(file, 'is a directory', hint ?? 'name the checkpoint file inside it (model.json for TF.js)');
+    throw new CheckpointError(file, `cannot be read: ${code ?? (e as Error).message}`);
+  }
+  let st: Stats;
+  try {
+    st = fstatSync(fd);
   } catch (e) {
     closeSync(fd);
-    throw e;
+    throw new CheckpointError(file, `cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw new CheckpointError(file, `is ${kindOf(st)}, not a regular file`, hint ?? (st.isDirectory() ? 'name the checkpoint file inside it (model.json for TF.js)' : 'checkpoints are read from regular files only'));
+  }
+  return { fd, size: st.size };
+}
+
+/** Reads `length` bytes at `offset` of an open file into a fresh buffer, or throws if the file shrank. */
+export function readAt(fd: number, offset: number, length: number, name: string): Buffer {
+  const buf = Buffer.allocUnsafeSlow(length);
+  for (let done = 0; done < length;) {
+    const n = readSync(fd, buf, done, length - done, offset + done);
+    if (n === 0) throw new CheckpointError(name, `shrank while being read (${offset + done} of ${offset + length} bytes)`, 'another program is writing the file; read it again when it is done');
+    done += n;
+  }
+  return buf;
+}
+
+/** A source over a regular file; each read allocates exactly the bytes asked for. */
+export function fileSource(path: string): ByteSource {
+  const { fd, size } = openRegularFile(path);
   return {
     name: path,
     size,
-    read(offset, length) {
-      const buf = Buffer.allocUnsafeSlow(length);
-      for (let done = 0; done < length;) {
-        const n = readSync(fd, buf, done, length - done, offset + done);
-        if (n === 0) throw new Error(`${path} shrank while being read (${offset + done} of ${size} bytes)`);
-        done += n;
-      }
-      return buf;
-    },
+    read: (offset, length) => readAt(fd, offset, length, path),
     close: () => closeSync(fd),
   };
 }

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeSafetensors, readSafetensors, MAX_HEADER_BYTES } from '../../lib/formats/safetensors';
 import { CheckpointError } from '../../lib/formats/errors';
+import { limitsFor } from '../../lib/formats/formats';
 import type { StateDict } from '../../lib/statedict/tensor';
 
 function sample(): StateDict {
@@ -40,7 +41,7 @@ test('written as the reference writes: 8-byte length, compact JSON with __metada
 test('round trip: every tensor and the metadata come back; tensors are views of the file', () => {
   const sd = sample();
   const bytes = new Uint8Array(Buffer.concat(encodeSafetensors(sd, { k: 'v' })));
-  const ck = readSafetensors(bytes, 'x.safetensors');
+  const ck = readSafetensors(bytes, 'x.safetensors', {}, limitsFor('safetensors'));
   assert.equal(ck.format, 'safetensors');
   assert.deepEqual(ck.metadata.values, { k: 'v' });
   for (const [k, t] of sd) {
@@ -65,6 +66,6 @@ const lies: Array<[string, () => Uint8Array, RegExp]> = [
 ];
 for (const [name, make, re] of lies) {
   test(`a header that lies (${name}) is one clear error`, () => {
-    assert.throws(() => readSafetensors(make(), 'lie.safetensors'), (e: unknown) => e instanceof CheckpointError && re.test(e.message) && e.message.startsWith('lie.safetensors: '));
+    assert.throws(() => readSafetensors(make(), 'lie.safetensors', {}, limitsFor('safetensors')), (e: unknown) => e instanceof CheckpointError && re.test(e.message) && e.message.startsWith('lie.safetensors: '));
   });
 }

@@ -36,11 +36,19 @@ for (const protocol of [0, 1, 2, 3, 4, 5]) {
   });
 }
 
-test('a global is a name: REDUCE of os.system is handed to the hook, never run', () => {
+test('a dangerous global is refused where it is named, before any REDUCE: the hook never sees it', () => {
   const hex = python(`import pickle,os,sys\nclass E:\n  def __reduce__(self): return (os.system, ('touch /tmp/x',))\nsys.stdout.write(pickle.dumps(E(), protocol=2).hex())`).trim();
   const calls: string[] = [];
+  assert.throws(() => unpickle({ bytes: Buffer.from(hex, 'hex'), file: 'p' }, { call: (fn, args, how) => { calls.push(how); return inert.call(fn, args, how, 0); } }),
+    (e: unknown) => e instanceof CheckpointError && /^p: pickle names posix\.system \(a function that runs a shell command\) at byte 2;/.test(e.message));
+  assert.deepEqual(calls, []);
+});
+
+test('a global that is not dangerous is a name: REDUCE hands it to the hook, which keeps it inert', () => {
+  const hex = python(`import pickle,sys,fractions\nsys.stdout.write(pickle.dumps(fractions.Fraction(1, 3), protocol=2).hex())`).trim();
+  const calls: string[] = [];
   const v = unpickle({ bytes: Buffer.from(hex, 'hex'), file: 'p' }, { call: (fn, args, how) => { calls.push(`${(fn as never as { qualified: string }).qualified}/${how}`); return inert.call(fn, args, how, 0); } }).value;
-  assert.deepEqual(calls, ['posix.system/reduce']);
+  assert.deepEqual(calls, ['fractions.Fraction/reduce']);
   assert.ok(v instanceof PyObject && v.reduced);
 });
 

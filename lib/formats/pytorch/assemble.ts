@@ -1,16 +1,17 @@
 /** The last step shared by both PyTorch readers: from the unpickled object to a Checkpoint. */
-import { allocationBudget, selectRoot, type Checkpoint, type CheckpointFormat, type ReadOptions } from '../checkpoint';
+import { selectRoot, type Checkpoint, type CheckpointFormat, type ReadLimits, type ReadOptions } from '../checkpoint';
 import type { PyValue } from '../pickle/values';
 import type { StateDict } from '../../statedict/tensor';
 import { materialize } from './storage';
 import { flatten } from './tree';
 
-/** Flattens `root`, picks the state dict's sub-tree and materialises its tensors. */
-export function assemble(format: CheckpointFormat, root: PyValue, file: string, fileSize: number, opts: ReadOptions, notes: string[]): Checkpoint {
-  const flat = flatten(root, file);
+/** Flattens `root` (within the pickle's node budget), picks the state dict's sub-tree and materialises its tensors (within the copy budget). */
+export function assemble(format: CheckpointFormat, root: PyValue, file: string, fileSize: number, opts: ReadOptions, notes: string[], limits: ReadLimits, opcodes: number): Checkpoint {
+  const nodes = limits.limit('pickleNodes', opcodes);
+  const flat = flatten(root, file, { remaining: nodes, limit: nodes, file });
   const metadata = { values: flat.values, notes: [...notes, ...flat.notes] };
   const refs = selectRoot(file, flat.tensors, metadata, opts.root, flat.top);
-  const budget = { remaining: allocationBudget(opts, fileSize) };
+  const budget = { remaining: limits.limit('copyBytes', fileSize) };
   const stateDict: StateDict = new Map();
   for (const [key, ref] of refs) stateDict.set(key, materialize(ref, file, key, budget));
   return { format, stateDict, metadata };
