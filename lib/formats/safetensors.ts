@@ -6,6 +6,7 @@
 import { CheckpointError } from './errors';
 import { selectRoot, type Checkpoint, type CheckpointMetadata, type JsonValue, type ReadLimits, type ReadOptions } from './checkpoint';
 import { refuseShared } from './aliases';
+import { JsonEntriesError, objectEntries } from './json-entries';
 import { bytesOf, itemSize, viewAs, type DType, type HostTensor, type StateDict } from '../statedict/tensor';
 
 /** The reference implementation's bound on the header's length. */
@@ -35,23 +36,31 @@ export function readSafetensors(bytes: Uint8Array, file: string, opts: ReadOptio
   if (n64 > BigInt(maxHeader)) fail(`safetensors header length ${n64} exceeds the ${maxHeader}-byte limit`, 'the file is damaged or not safetensors');
   const n = Number(n64);
   if (8 + n > bytes.length) fail(`safetensors header of ${n} bytes runs past the end of the ${bytes.length}-byte file`);
-  let header: unknown;
-  let text = '';
+  let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
-    header = JSON.parse(text);
-  } catch (e) {
-    fail(`safetensors header (bytes 8..${8 + n}) is not valid UTF-8 JSON: ${(e as Error).message}`);
+  } catch {
+    fail(`safetensors header (bytes 8..${8 + n}) is not valid UTF-8`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('safetensors header is not a JSON object');
-  // JSON.parse keeps the last of two equal keys; the reference refuses such a header, and so do we.
-  const twice = duplicateTopLevelKey(text);
-  if (twice) fail(`safetensors header holds the key ${JSON.stringify(twice.key)} twice (the second at byte ${8 + Buffer.byteLength(text.slice(0, twice.at))})`, 'the file is damaged or hand-made; tensor names must be unique');
+  // Parsed entry by entry: linear for any number of tensors, and duplicate keys stay visible.
+  let header: Array<[string, unknown, number]>;
+  try {
+    header = objectEntries(text);
+  } catch (e) {
+    const at = e instanceof JsonEntriesError ? ` at byte ${8 + Buffer.byteLength(text.slice(0, e.at))}` : '';
+    fail(`safetensors header (bytes 8..${8 + n}) is not a valid JSON object${at}: ${(e as Error).message}`);
+  }
+  // The reference refuses a header that names a tensor twice (JSON.parse would keep the last silently).
+  const seen = new Set<string>();
+  for (const [key, , at] of header) {
+    if (seen.has(key)) fail(`safetensors header holds the key ${JSON.stringify(key)} twice (the second at byte ${8 + Buffer.byteLength(text.slice(0, at))})`, 'the file is damaged or hand-made; tensor names must be unique');
+    seen.add(key);
+  }
   const data = bytes.subarray(8 + n);
   const metadata: CheckpointMetadata = { values: {}, notes: [] };
   const entries: Array<{ key: string; dtype: DType; shape: number[]; begin: number; end: number }> = [];
 
-  for (const [key, info] of Object.entries(header as Record<string, unknown>)) {
+  for (const [key, info] of header) {
     if (key === '__metadata__') {
       if (typeof info !== 'object' || info === null || Array.isArray(info)) fail('safetensors __metadata__ is not an object');
       for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
@@ -90,28 +99,6 @@ export function readSafetensors(bytes: Uint8Array, file: string, opts: ReadOptio
   const tensors = new Map<string, HostTensor>();
   for (const e of entries) tensors.set(e.key, { dtype: e.dtype, shape: e.shape, data: viewAs(e.dtype, data.subarray(e.begin, e.end)) });
   return { format: 'safetensors', stateDict: selectRoot(file, tensors, metadata, opts.root, undefined), metadata };
-}
-
-/** A key that appears twice at the top level of a JSON object's text (valid JSON, already parsed), with the offset of its second appearance. */
-export function duplicateTopLevelKey(text: string): { key: string; at: number } | undefined {
-  const seen = new Set<string>();
-  let depth = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22) {
-      const start = i;
-      for (i++; text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
-      if (depth !== 1) continue;
-      let j = i + 1;
-      while (j < text.length && (text[j] === ' ' || text[j] === '\n' || text[j] === '\r' || text[j] === '\t')) j++;
-      if (text[j] !== ':') continue;
-      const key = JSON.parse(text.slice(start, i + 1)) as string;
-      if (seen.has(key)) return { key, at: start };
-      seen.add(key);
-    } else if (c === 0x7b || c === 0x5b) depth++;
-    else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return undefined;
 }
 
 /**

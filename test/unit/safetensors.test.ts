@@ -60,7 +60,9 @@ const lies: Array<[string, () => Uint8Array, RegExp]> = [
   ['size disagrees with shape', () => file({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Uint8Array(8)), /needs 12 bytes but its offsets span 8/],
   ['huge shape', () => file({ a: { dtype: 'F32', shape: [1e9, 1e9], data_offsets: [0, 4] } }, new Uint8Array(4)), /needs/],
   ['unknown dtype', () => file({ a: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /dtype "C64"/],
-  ['bad JSON', () => file('{"a": '), /not valid UTF-8 JSON/],
+  ['bad JSON', () => file('{"a": '), /is not a valid JSON object at byte 14: ends inside a value/],
+  ['not UTF-8', () => { const b = file('{ }'); b[9] = 0xff; return b; }, /not valid UTF-8/],
+  ['a key twice', () => file('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}', new Uint8Array(2)), /holds the key "a" twice \(the second at byte 61\)/],
   ['non-string metadata', () => file({ __metadata__: { a: 1 } }), /__metadata__ value 'a' is not a string/],
   ['trailing bytes', () => file({}, new Uint8Array(3)), /cover 0 bytes but 3 follow/],
 ];

@@ -91,5 +91,5 @@ export function dangerOf(rawModule: string, name: string): string | undefined {
 /** The one-line refusal of a dangerous global: which global, where, and what it means. */
 export function dangerousGlobalError(file: string, qualified: string, why: string, at: string): CheckpointError {
   return new CheckpointError(file, `pickle names ${qualified} (${why}) at byte ${at}; torch.load would call it when loading this file`,
-    'refused: the file tries to run code; do not open it with torch.load (torch.load(weights_only=True) refuses it too)');
+    'refused: the file tries to run code; never open it with torch.load; torch.load(weights_only=True) refuses it too');
 }

@@ -17,7 +17,8 @@ export function readTorchZip(src: ByteSource, opts: ReadOptions, limits: ReadLim
   const pickles = [...zip.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pickles.length === 0) {
     const names = [...zip.entries.keys()].slice(0, 5).join(', ');
-    throw new CheckpointError(file, `zip archive has no <root>/data.pkl, so it is not a PyTorch checkpoint (it holds ${names || 'nothing'})`);
+    const ignored = zip.notes.length ? `; ${zip.notes.join('; ')}` : '';
+    throw new CheckpointError(file, `zip archive has no <root>/data.pkl, so it is not a PyTorch checkpoint (it holds ${names || 'nothing'}${ignored})`);
   }
   if (pickles.length > 1) throw new CheckpointError(file, `zip archive holds several checkpoints (${pickles.join(', ')})`, 'extract the one you want');
   const rootDir = pickles[0].slice(0, -'data.pkl'.length);

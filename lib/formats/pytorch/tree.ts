@@ -25,6 +25,13 @@ export interface NodeBudget {
   readonly limit: number;
   /** The file, for errors raised where only the budget travels. */
   readonly file?: string;
+  /** The key being flattened, for errors. */
+  where?: string;
+}
+
+/** The error for objects nested beyond MAX_DEPTH, naming the key under which it happened. */
+function tooDeep(file: string, budget: NodeBudget): CheckpointError {
+  return new CheckpointError(file, `objects nested more than ${MAX_DEPTH} levels deep${budget.where ? ` under '${budget.where}'` : ''}`, 'the file is damaged or not a checkpoint');
 }
 
 /** Flattens the object a checkpoint's pickle built, visiting at most `budget` keys and values. */
@@ -51,7 +58,7 @@ class Flattener {
     const top = this.entries(root);
     if (top && root instanceof PyDict) {
       const t: TopLevel = { withTensors: [], withoutTensors: [] };
-      for (const [k, v] of top) (this.holdsTensor(v, 0) ? t.withTensors : t.withoutTensors).push(k);
+      for (const [k, v] of top) { this.budget.where = k; (this.holdsTensor(v, 0) ? t.withTensors : t.withoutTensors).push(k); }
       this.out.top = t;
     }
     this.walk(root, '', 0, new Set());
@@ -62,7 +69,7 @@ class Flattener {
   }
 
   private deep(depth: number): void {
-    if (depth > MAX_DEPTH) throw new CheckpointError(this.file, `objects nested more than ${MAX_DEPTH} levels deep`, 'the file is damaged or not a checkpoint');
+    if (depth > MAX_DEPTH) throw tooDeep(this.file, this.budget);
   }
 
   /** The named children of a container, or undefined for a leaf. */
@@ -89,6 +96,7 @@ class Flattener {
   }
 
   private walk(v: PyValue, path: string, depth: number, onPath: Set<object>): void {
+    if (depth <= 1) this.budget.where = path;
     this.deep(depth);
     count(this.budget, this.file);
     if (v instanceof TensorRef) {
@@ -159,7 +167,7 @@ const MAX_DECIMAL_HEX_DIGITS = 3500;
 
 /** A pickled value as JSON: tuples and sets become arrays, bytes base64, objects their class and state. */
 export function toJson(v: PyValue, depth: number, file: string, budget: NodeBudget = { remaining: Infinity, limit: Infinity }, seen = new Set<object>()): JsonValue {
-  if (depth > MAX_DEPTH) throw new CheckpointError(file, `objects nested more than ${MAX_DEPTH} levels deep`, 'the file is damaged or not a checkpoint');
+  if (depth > MAX_DEPTH) throw tooDeep(file, budget);
   count(budget, file);
   if (v === null || typeof v === 'boolean' || typeof v === 'number' || typeof v === 'string') return v;
   if (typeof v === 'bigint') {

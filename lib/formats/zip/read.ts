@@ -106,7 +106,7 @@ export function openZip(src: ByteSource, limits: ZipLimits = {}): ZipArchive {
   const entries = new Map<string, ZipEntry>();
   const all: ZipEntry[] = [];
   const notes: string[] = [];
-  let inflated = 0;
+  let inflated = 0, ignored = 0;
   let p = 0;
   for (let i = 0; i < count; i++) {
     const at = cdOffset + p;
@@ -144,10 +144,11 @@ export function openZip(src: ByteSource, limits: ZipLimits = {}): ZipArchive {
     all.push(entry);
     if (method === 8) inflated += size;
     const odd = oddName(name);
-    if (odd) notes.push(`ignored zip entry ${JSON.stringify(name)}: its name is ${odd}`);
-    else entries.set(name, entry);
+    if (!odd) entries.set(name, entry);
+    else if (++ignored <= 5) notes.push(`ignored zip entry ${JSON.stringify(name)}: its name is ${odd}`);
     p = next;
   }
+  if (ignored > 5) notes.push(`ignored ${ignored - 5} more zip entries with absolute names or '..'`);
   const maxInflated = limits.inflatedBytes ?? Infinity;
   if (inflated > maxInflated) {
     fail(`zip entries would inflate to ${inflated} bytes, more than the ${maxInflated} this ${len}-byte file justifies (${limits.inflatedHow ?? 'inflated-bytes budget'})`,
