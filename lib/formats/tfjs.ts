@@ -280,7 +280,14 @@ function openShard(file: string, dir: string, p: string, g: number, seen: Map<st
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
     throw new CheckpointError(file, `shard '${p}' of weight group ${g + 1} resolves through a symbolic link to ${real}, outside the model's folder`, hint);
   }
-  const { fd, size } = openRegularFile(real, file, hint);
+  let opened: { fd: number; size: number };
+  try {
+    opened = openRegularFile(real, file, hint);
+  } catch (e) {
+    if (e instanceof CheckpointError) throw new CheckpointError(file, `shard '${p}' of weight group ${g + 1} ${e.problem}`, e.hint);
+    throw e;
+  }
+  const { fd, size } = opened;
   const st = fstatSync(fd);
   // The same file under two names (a repeated path, a second link, a hard link) would be read twice.
   const id = `${st.dev}:${st.ino}`;
