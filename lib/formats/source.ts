@@ -1,5 +1,5 @@
 /** Where a reader takes bytes from: a file read piece by piece, or bytes already in memory. */
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync, type Stats } from 'node:fs';
 import { CheckpointError } from './errors';
 
 /** Random access to the bytes of one checkpoint file. */
@@ -9,6 +9,8 @@ export interface ByteSource {
   readonly size: number;
   /** `length` bytes from `offset` (the caller has checked the range): a fresh buffer for files, a view for memory. */
   read(offset: number, length: number): Uint8Array;
+  /** The same bytes, read in the background (files only; the caller awaits them before close). */
+  readAsync?(offset: number, length: number): Promise<Uint8Array>;
   close(): void;
 }
 
@@ -73,6 +75,23 @@ export function fileSource(path: string): ByteSource {
     name: path,
     size,
     read: (offset, length) => readAt(fd, offset, length, path),
+    readAsync: (offset, length) => readAtAsync(fd, offset, length, path),
     close: () => closeSync(fd),
   };
+}
+
+/** readAt, in libuv's thread pool: the main thread stays free (to check the CRC of what was read before). */
+function readAtAsync(fd: number, offset: number, length: number, name: string): Promise<Buffer> {
+  const buf = Buffer.allocUnsafeSlow(length);
+  return new Promise((resolve, reject) => {
+    const step = (done: number): void => {
+      if (done === length) { resolve(buf); return; }
+      read(fd, buf, done, length - done, offset + done, (err, n) => {
+        if (err) reject(new CheckpointError(name, `cannot be read: ${err.code ?? err.message}`));
+        else if (n === 0) reject(new CheckpointError(name, `shrank while being read (${offset + done} of ${offset + length} bytes)`, 'another program is writing the file; read it again when it is done'));
+        else step(done + n);
+      });
+    };
+    step(0);
+  });
 }

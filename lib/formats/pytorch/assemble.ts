@@ -6,12 +6,14 @@ import { materialize } from './storage';
 import { flatten } from './tree';
 
 /** Flattens `root` (within the pickle's node budget), picks the state dict's sub-tree and materialises its tensors (within the copy budget). */
-export function assemble(format: CheckpointFormat, root: PyValue, file: string, fileSize: number, opts: ReadOptions, notes: string[], limits: ReadLimits, opcodes: number): Checkpoint {
+export async function assemble(format: CheckpointFormat, root: PyValue, file: string, fileSize: number, opts: ReadOptions, notes: string[], limits: ReadLimits, opcodes: number): Promise<Checkpoint> {
   const nodes = limits.limit('pickleNodes', opcodes);
   const flat = flatten(root, file, { remaining: nodes, limit: nodes, file });
   const metadata = { values: flat.values, notes: [...notes, ...flat.notes] };
   const refs = selectRoot(file, flat.tensors, metadata, opts.root, flat.top);
   const budget = { remaining: limits.limit('copyBytes', fileSize) };
+  // The storages the chosen tensors need, read all at once in the background: each read overlaps the CRC check of another.
+  await Promise.all([...new Set([...refs.values()].map((r) => r.storage))].map((s) => s.prefetch()));
   const stateDict: StateDict = new Map();
   for (const [key, ref] of refs) stateDict.set(key, materialize(ref, file, key, budget));
   return { format, stateDict, metadata };

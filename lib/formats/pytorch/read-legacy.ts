@@ -35,7 +35,7 @@ export function looksLikeTorchLegacy(bytes: Uint8Array): boolean {
 }
 
 /** Reads a legacy PyTorch checkpoint held in memory. */
-export function readTorchLegacy(bytes: Uint8Array, file: string, opts: ReadOptions, limits: ReadLimits): Checkpoint {
+export function readTorchLegacy(bytes: Uint8Array, file: string, opts: ReadOptions, limits: ReadLimits): Promise<Checkpoint> {
   function fail(problem: string, hint = 'the file is truncated or damaged'): never { throw new CheckpointError(file, problem, hint); }
   let pos = 0;
   const header = dataOnly(file);

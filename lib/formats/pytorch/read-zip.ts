@@ -10,7 +10,7 @@ import { checkAllowGlobals, torchHooks } from './globals';
 import { StorageRef } from './storage';
 
 /** Reads a PyTorch zip checkpoint; storages are read only when a tensor of the chosen root needs them. */
-export function readTorchZip(src: ByteSource, opts: ReadOptions, limits: ReadLimits): Checkpoint {
+export function readTorchZip(src: ByteSource, opts: ReadOptions, limits: ReadLimits): Promise<Checkpoint> {
   const file = src.name;
   const allowGlobals = checkAllowGlobals(file, opts.allowGlobals);
   const zip = openZip(src, { inflatedBytes: limits.limit('inflatedBytes', src.size), inflatedHow: limits.describe('inflatedBytes') });
@@ -46,10 +46,9 @@ export function readTorchZip(src: ByteSource, opts: ReadOptions, limits: ReadLim
       if (entry.size < need) {
         throw new CheckpointError(file, `storage record '${entry.name}' holds ${entry.size} bytes but ${numel} ${dtype} elements need ${need}`, 'the file is damaged');
       }
-      const s = new StorageRef(key, dtype, numel, undefined, () => {
-        const data = zip.read(entry, opts.verifyChecksums ?? true).subarray(0, need);
-        return bigEndian ? byteSwapped(data, itemSize(dtype)) : data;
-      });
+      const finish = (data: Uint8Array) => (bigEndian ? byteSwapped(data.subarray(0, need), itemSize(dtype)) : data.subarray(0, need));
+      const verify = opts.verifyChecksums ?? true;
+      const s = new StorageRef(key, dtype, numel, undefined, () => finish(zip.read(entry, verify)), async () => finish(await zip.readAsync(entry, verify)));
       storages.set(key, s);
       return s;
     },

@@ -24,12 +24,19 @@ export class StorageRef extends PyExternal {
     public bytes?: Uint8Array,
     /** Reads the bytes on first use, so that storages outside the chosen root are never read. */
     private readonly load?: () => Uint8Array,
+    /** The same, in the background (see `prefetch`). */
+    private readonly loadAsync?: () => Promise<Uint8Array>,
   ) { super(); }
 
   /** The storage's bytes, read now if they were deferred. */
   data(): Uint8Array | undefined {
     if (!this.bytes && this.load) this.bytes = this.load();
     return this.bytes;
+  }
+
+  /** Reads deferred bytes in the background, so that `data()` then has them. */
+  async prefetch(): Promise<void> {
+    if (!this.bytes && this.loadAsync) this.bytes = await this.loadAsync();
   }
 }
 

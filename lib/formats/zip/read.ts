@@ -26,6 +26,8 @@ export interface ZipArchive {
   notes: string[];
   /** The entry's bytes (a view for stored entries of in-memory archives), CRC-checked unless `verify` is false. */
   read(entry: ZipEntry, verify?: boolean): Uint8Array;
+  /** The same, reading in the background (so that one entry's read overlaps another's CRC check). */
+  readAsync(entry: ZipEntry, verify?: boolean): Promise<Uint8Array>;
   /** Offset of the entry's data in the archive. */
   dataOffset(entry: ZipEntry): number;
 }
@@ -188,7 +190,17 @@ export function openZip(src: ByteSource, limits: ZipLimits = {}): ZipArchive {
     dataOffset,
     read(entry, verify = true) {
       const at = dataOffset(entry);
-      const raw = src.read(at, entry.compressedSize);
+      return decode(entry, at, src.read(at, entry.compressedSize), verify);
+    },
+    async readAsync(entry, verify = true) {
+      const at = dataOffset(entry);
+      const raw = src.readAsync ? await src.readAsync(at, entry.compressedSize) : src.read(at, entry.compressedSize);
+      return decode(entry, at, raw, verify);
+    },
+  };
+
+  /** An entry's stored bytes inflated (when deflated) and checked. */
+  function decode(entry: ZipEntry, at: number, raw: Uint8Array, verify: boolean): Uint8Array {
       let data = raw;
       if (entry.method === 8) {
         try {
@@ -200,6 +212,5 @@ export function openZip(src: ByteSource, limits: ZipLimits = {}): ZipArchive {
       }
       if (verify && crc32(data) >>> 0 !== entry.crc) fail(`zip entry '${entry.name}' at byte ${at} fails its CRC-32 check`, 'the file is damaged');
       return data;
-    },
-  };
+  }
 }
