@@ -13,7 +13,10 @@ export async function assemble(format: CheckpointFormat, root: PyValue, file: st
   const refs = selectRoot(file, flat.tensors, metadata, opts.root, flat.top);
   const budget = { remaining: limits.limit('copyBytes', fileSize) };
   // The storages the chosen tensors need, read all at once in the background: each read overlaps the CRC check of another.
-  await Promise.all([...new Set([...refs.values()].map((r) => r.storage))].map((s) => s.prefetch()));
+  // Every read settles before the first failure is thrown, so none is left running when the file is closed.
+  const reads = await Promise.allSettled([...new Set([...refs.values()].map((r) => r.storage))].map((s) => s.prefetch()));
+  const failed = reads.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
   const stateDict: StateDict = new Map();
   for (const [key, ref] of refs) stateDict.set(key, materialize(ref, file, key, budget));
   return { format, stateDict, metadata };
