@@ -20,15 +20,19 @@ export function normalizeModule(module: string): string {
   return PY2_MODULES[module] ?? module;
 }
 
-/** Module trees whose every global runs code, spawns processes, reaches the file system or network, or imports. */
+/**
+ * Module trees whose every global runs code, spawns processes, reaches the file system or network,
+ * or imports. Not functools: `functools.partial(nn.BatchNorm2d, eps=…)` is common in whole-module
+ * saves, and a partial of something dangerous names that thing, which is refused.
+ */
 const DANGEROUS_MODULES = new Set([
   'os', 'posix', 'nt', 'posixpath', 'ntpath', 'sys', 'subprocess', '_posixsubprocess', '_winapi', 'pty', 'shutil',
   'socket', '_socket', 'ssl', 'socketserver', 'select', 'selectors', 'http', 'urllib', 'urllib3', 'ftplib', 'smtplib',
   'telnetlib', 'poplib', 'imaplib', 'nntplib', 'xmlrpc', 'asyncio', 'multiprocessing', 'concurrent', 'threading',
   '_thread', 'signal', 'ctypes', '_ctypes', 'cffi', 'importlib', 'imp', 'pkgutil', 'zipimport', 'runpy', 'code', 'codeop',
   'pdb', 'bdb', 'cProfile', 'profile', '_lsprof', 'timeit', 'trace', 'doctest', 'pydoc', 'webbrowser', 'pickle', '_pickle',
-  'marshal', 'shelve', 'dbm', 'tempfile', 'io', '_io', 'fileinput', 'gc', 'inspect', 'types', 'operator', '_operator',
-  'functools', '_functools', 'itertools', 'sched', 'atexit', 'site', 'sysconfig', 'platform', 'venv', 'ensurepip',
+  'marshal', 'shelve', 'dbm', 'tempfile', 'io', '_io', 'fileinput', 'gc', 'inspect', 'operator', '_operator',
+  'sched', 'atexit', 'site', 'sysconfig', 'platform', 'venv', 'ensurepip',
   'distutils', 'setuptools', 'pip', 'popen2', 'linecache', 'zipfile', 'tarfile', 'glob', 'mailcap', 'builtins',
   '__builtins__', 'logging.config', 'dill', 'cloudpickle', 'joblib', 'yaml', 'jinja2', 'requests', 'httpx', 'aiohttp',
   'paramiko', 'IPython', 'numpy.testing', 'numpy.f2py', 'numpy.distutils', 'numpy.ctypeslib', 'numpy.lib.npyio',
@@ -44,6 +48,8 @@ const DANGEROUS_NAMES = new Set([
   'run_path', 'run_module', '__builtins__', '__globals__', '__code__', '__subclasses__', '__getattribute__',
   '__reduce__', '__reduce_ex__', '__setstate__', '__class__', '__dict__', '__init_subclass__', '__call__',
   'load', 'loads', 'save', 'from_file',
+  // types' constructors of code (types.SimpleNamespace and the like are plain data)
+  'FunctionType', 'LambdaType', 'CodeType', 'MethodType', 'ModuleType', 'BuiltinFunctionType',
 ]);
 
 /** Names of module `torch` itself that load, compile or import (its data types and classes are fine). */
