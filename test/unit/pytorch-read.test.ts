@@ -1,10 +1,11 @@
 /** Reading PyTorch checkpoints made by real PyTorch, compared byte for byte with PyTorch's own dump. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCheckpoint, CheckpointError } from '../../lib';
-import { TORCH_FIXTURES, expectedOf, hexOf } from '../helpers/torch';
+import { TORCH_FIXTURES, expectedOf, hexOf, python } from '../helpers/torch';
 
 const fixtures = readdirSync(TORCH_FIXTURES).filter((f) => f.endsWith('.pt') && existsSync(join(TORCH_FIXTURES, f.replace(/\.pt$/, '.expected.json'))));
 /** Fixtures that call code when torch.load opens them: refused, tested apart. */
@@ -115,4 +116,31 @@ test('user_class.pt: a user class is an inert placeholder (tensors come out); st
   const allowed = await readCheckpoint(f, { strictGlobals: true, allowGlobals: ['__main__.UserThing'] });
   assert.equal(hexOf(allowed.stateDict.get('w')!), expected.tensors.w.hex);
   await assert.rejects(readCheckpoint(f, { strictGlobals: true, allowGlobals: ['os.system'] }), /allowGlobals lists os\.system/);
+});
+
+test('whole-module saves of real torchvision models (ViT with functools.partial, SqueezeNet) read with their state_dict() keys and values', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsfreeze-whole-'));
+  try {
+    const want = JSON.parse(python(`import json, sys, torch, torchvision
+from torchvision.models.vision_transformer import VisionTransformer
+torch.manual_seed(0)
+out = {}
+for name, m in [('vit', VisionTransformer(image_size=32, patch_size=16, num_layers=1, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=3)), ('squeezenet', torchvision.models.squeezenet1_0())]:
+    torch.save(m, sys.argv[1] + '/' + name + '.pt')
+    out[name] = {k: [list(v.shape), float(v.double().sum())] for k, v in m.state_dict().items()}
+print(json.dumps(out))`, [dir])) as Record<string, Record<string, [number[], number]>>;
+    for (const [name, tensors] of Object.entries(want)) {
+      const ck = await readCheckpoint(join(dir, `${name}.pt`));
+      assert.deepEqual([...ck.stateDict.keys()], Object.keys(tensors), `${name} keys`);
+      for (const [k, [shape, sum]] of Object.entries(tensors)) {
+        const t = ck.stateDict.get(k)!;
+        assert.deepEqual(t.shape, shape, k);
+        const got = Array.from(t.data as ArrayLike<number | bigint>, Number).reduce((a, b) => a + b, 0);
+        assert.ok(Math.abs(got - sum) <= 1e-6 * Math.max(1, Math.abs(sum)) * 10, `${name} ${k}: ${got} vs ${sum}`);
+      }
+      assert.match(ck.metadata.notes.join('\n'), /no code ran/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
