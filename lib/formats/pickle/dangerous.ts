@@ -59,10 +59,10 @@ const DANGEROUS_TORCH_NAMES = new Set([
   'export', 'compiler', 'library', '_library',
 ]);
 
-/** What `builtins` may give a checkpoint: plain data types and exception classes (never a function). */
+/** What `builtins` may give a checkpoint: plain data types (`type` too: pickle writes `type(None)` as `type(None)`) and exception classes, never a function. */
 const PLAIN_BUILTINS = new Set([
   'set', 'frozenset', 'bytearray', 'bytes', 'complex', 'int', 'float', 'str', 'bool', 'list', 'dict', 'tuple', 'slice',
-  'range', 'object', 'Ellipsis', 'NotImplemented',
+  'range', 'object', 'Ellipsis', 'NotImplemented', 'type', 'NoneType',
 ]);
 
 /** Library modules whose classes appear in checkpoints as data (a Namespace, a Path): their classes may be named, their methods (`pathlib.Path.write_text`) not. */
