@@ -1,5 +1,5 @@
 /** Where a reader takes bytes from: a file read piece by piece, or bytes already in memory. */
-import { closeSync, constants, fstatSync, openSync, read, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync, statSync, type Stats } from 'node:fs';
 import { CheckpointError } from './errors';
 
 /** Random access to the bytes of one checkpoint file. */
@@ -41,6 +41,10 @@ export function openRegularFile(path: string, file = path, hint?: string): { fd:
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EISDIR') throw new CheckpointError(file, 'is a directory', hint ?? 'name the checkpoint file inside it (model.json for TF.js)');
+    // A socket cannot be opened at all (ENXIO): say what it is.
+    let st: Stats | undefined;
+    try { st = statSync(path); } catch { /* the open's own error says it */ }
+    if (st && !st.isFile()) throw new CheckpointError(file, `is ${kindOf(st)}, not a regular file`, hint ?? 'checkpoints are read from regular files only');
     throw new CheckpointError(file, `cannot be read: ${code ?? (e as Error).message}`);
   }
   let st: Stats;

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { readCheckpoint, writeCheckpoint, CheckpointError } from '../../lib';
 import { PYTHON, requireTorch } from '../helpers/torch';
@@ -140,13 +141,18 @@ test('aliases_200.pt: 200 keys of one 4 MiB storage stay one storage in a .pth, 
   await assert.rejects(writeCheckpoint(join(dir, 'aliases.safetensors'), ck.stateDict), /tensors 'k0', 'k1', 'k2', 'k3' and 196 more share memory/);
 });
 
-test('FIFOs, devices and directories are refused at once, never opened for a blocking read', async () => {
+test('FIFOs, devices, sockets and directories are refused at once, never opened for a blocking read', async () => {
   const fifo = join(dir, 'pipe.pth');
   execFileSync('mkfifo', [fifo]);
   const t0 = performance.now();
   await assert.rejects(readCheckpoint(fifo), (e: unknown) => e instanceof CheckpointError && /pipe\.pth: is a FIFO \(named pipe\), not a regular file/.test(e.message));
   await assert.rejects(readCheckpoint('/dev/zero'), /\/dev\/zero: is a character device, not a regular file/);
   await assert.rejects(readCheckpoint(dir), /is a directory/);
+  const socket = join(dir, 'sock.pth');
+  const server = createServer().listen(socket);
+  await new Promise((r) => server.once('listening', r));
+  await assert.rejects(readCheckpoint(socket), /sock\.pth: is a socket, not a regular file/);
+  server.close();
   assert.ok(performance.now() - t0 < HANG_MS);
   // A FIFO as a TF.js shard: refused the same way.
   const tf = join(dir, 'tfjs_symlink_passwd');
