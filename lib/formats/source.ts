@@ -9,8 +9,8 @@ export interface ByteSource {
   readonly size: number;
   /** `length` bytes from `offset` (the caller has checked the range): a fresh buffer for files, a view for memory. */
   read(offset: number, length: number): Uint8Array;
-  /** The same bytes, read in the background (files only; the caller awaits them before close). */
-  readAsync?(offset: number, length: number): Promise<Uint8Array>;
+  /** The same bytes, read in the background (files only; the caller awaits them before close); `onChunk` sees them in order as they arrive. */
+  readAsync?(offset: number, length: number, onChunk?: (chunk: Uint8Array) => void): Promise<Uint8Array>;
   close(): void;
 }
 
@@ -79,23 +79,49 @@ export function fileSource(path: string): ByteSource {
     name: path,
     size,
     read: (offset, length) => readAt(fd, offset, length, path),
-    readAsync: (offset, length) => readAtAsync(fd, offset, length, path),
+    readAsync: (offset, length, onChunk) => readAtAsync(fd, offset, length, path, onChunk),
     close: () => closeSync(fd),
   };
 }
 
-/** readAt, in libuv's thread pool: the main thread stays free (to check the CRC of what was read before). */
-function readAtAsync(fd: number, offset: number, length: number, name: string): Promise<Buffer> {
+/** Bytes per background read: small enough that checking one chunk overlaps reading the next. */
+const CHUNK = 1 << 20;
+
+/**
+ * readAt, in libuv's thread pool, in 1 MiB chunks read concurrently; `onChunk` sees the chunks
+ * in order as soon as each and all before it have arrived (so a CRC check keeps pace with the
+ * reads instead of waiting for the whole record).
+ */
+function readAtAsync(fd: number, offset: number, length: number, name: string, onChunk?: (chunk: Uint8Array) => void): Promise<Buffer> {
   const buf = Buffer.allocUnsafeSlow(length);
+  const count = Math.ceil(length / CHUNK);
+  if (count === 0) { onChunk?.(buf); return Promise.resolve(buf); }
   return new Promise((resolve, reject) => {
-    const step = (done: number): void => {
-      if (done === length) { resolve(buf); return; }
-      read(fd, buf, done, length - done, offset + done, (err, n) => {
-        if (err) reject(new CheckpointError(name, `cannot be read: ${err.code ?? err.message}`));
-        else if (n === 0) reject(new CheckpointError(name, `shrank while being read (${offset + done} of ${offset + length} bytes)`, 'another program is writing the file; read it again when it is done'));
-        else step(done + n);
+    const arrived = new Array<boolean>(count).fill(false);
+    let next = 0;
+    let failed = false;
+    const fetch = (k: number, from: number): void => {
+      const end = Math.min(length, (k + 1) * CHUNK);
+      read(fd, buf, from, end - from, offset + from, (err, n) => {
+        if (failed) return;
+        if (err || n === 0) {
+          failed = true;
+          reject(err ? new CheckpointError(name, `cannot be read: ${err.code ?? err.message}`)
+            : new CheckpointError(name, `shrank while being read (${offset + from} of ${offset + length} bytes)`, 'another program is writing the file; read it again when it is done'));
+          return;
+        }
+        if (from + n < end) { fetch(k, from + n); return; }
+        arrived[k] = true;
+        try {
+          for (; next < count && arrived[next]; next++) onChunk?.(buf.subarray(next * CHUNK, Math.min(length, (next + 1) * CHUNK)));
+        } catch (e) {
+          failed = true;
+          reject(e);
+          return;
+        }
+        if (next === count) resolve(buf);
       });
     };
-    step(0);
+    for (let k = 0; k < count; k++) fetch(k, k * CHUNK);
   });
 }

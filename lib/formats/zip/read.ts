@@ -194,8 +194,13 @@ export function openZip(src: ByteSource, limits: ZipLimits = {}): ZipArchive {
     },
     async readAsync(entry, verify = true) {
       const at = dataOffset(entry);
-      const raw = src.readAsync ? await src.readAsync(at, entry.compressedSize) : src.read(at, entry.compressedSize);
-      return decode(entry, at, raw, verify);
+      if (!src.readAsync) return decode(entry, at, src.read(at, entry.compressedSize), verify);
+      if (entry.method !== 0 || !verify) return decode(entry, at, await src.readAsync(at, entry.compressedSize), verify);
+      // Stored: the CRC is computed chunk by chunk as the chunks arrive.
+      let crc = 0;
+      const data = await src.readAsync(at, entry.compressedSize, (chunk) => { crc = crc32(chunk, crc); });
+      if (crc >>> 0 !== entry.crc) fail(`zip entry '${entry.name}' at byte ${at} fails its CRC-32 check`, 'the file is damaged');
+      return data;
     },
   };
 
