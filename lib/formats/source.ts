@@ -75,11 +75,12 @@ export function readAt(fd: number, offset: number, length: number, name: string)
 /** A source over a regular file; each read allocates exactly the bytes asked for. */
 export function fileSource(path: string): ByteSource {
   const { fd, size } = openRegularFile(path);
+  const slots = new Slots(2);
   return {
     name: path,
     size,
     read: (offset, length) => readAt(fd, offset, length, path),
-    readAsync: (offset, length, onChunk) => readAtAsync(fd, offset, length, path, onChunk),
+    readAsync: (offset, length, onChunk) => readAtAsync(fd, offset, length, path, slots, onChunk),
     close: () => closeSync(fd),
   };
 }
@@ -92,7 +93,7 @@ const CHUNK = 1 << 20;
  * in order as soon as each and all before it have arrived (so a CRC check keeps pace with the
  * reads instead of waiting for the whole record).
  */
-function readAtAsync(fd: number, offset: number, length: number, name: string, onChunk?: (chunk: Uint8Array) => void): Promise<Buffer> {
+function readAtAsync(fd: number, offset: number, length: number, name: string, slots: Slots, onChunk?: (chunk: Uint8Array) => void): Promise<Buffer> {
   const buf = Buffer.allocUnsafeSlow(length);
   const count = Math.ceil(length / CHUNK);
   if (count === 0) { onChunk?.(buf); return Promise.resolve(buf); }
@@ -100,9 +101,10 @@ function readAtAsync(fd: number, offset: number, length: number, name: string, o
     const arrived = new Array<boolean>(count).fill(false);
     let next = 0;
     let failed = false;
-    const fetch = (k: number, from: number): void => {
+    const fetch = (k: number, from: number): void => slots.run((release) => {
       const end = Math.min(length, (k + 1) * CHUNK);
       read(fd, buf, from, end - from, offset + from, (err, n) => {
+        release();
         if (failed) return;
         if (err || n === 0) {
           failed = true;
@@ -121,7 +123,21 @@ function readAtAsync(fd: number, offset: number, length: number, name: string, o
         }
         if (next === count) resolve(buf);
       });
-    };
+    });
     for (let k = 0; k < count; k++) fetch(k, k * CHUNK);
   });
+}
+
+/** At most `n` background reads at a time: one being read while the last one is checked keeps two cores busy without the reads contending. */
+class Slots {
+  private free: number;
+  private readonly waiting: Array<(release: () => void) => void> = [];
+  constructor(n: number) { this.free = n; }
+  run(task: (release: () => void) => void): void {
+    if (this.free > 0) { this.free--; task(() => this.release()); } else this.waiting.push(task);
+  }
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next(() => this.release()); else this.free++;
+  }
 }
