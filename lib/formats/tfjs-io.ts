@@ -56,7 +56,7 @@ export function fileSystem(path: string, opts: FileSystemOptions = {}): tf.io.IO
       const src = fileSource(file);
       let bytes: Uint8Array;
       try { bytes = src.read(0, src.size); } finally { src.close(); }
-      const { json, groups } = readTfjsArtifacts(bytes, file, {}, limitsFor('tfjs'));
+      const { json, groups } = readTfjsArtifacts(bytes, file, limitsFor('tfjs'));
       // The manifest's own entries (validated by the reader) and each shard's bytes, in manifest order.
       const manifest = json.weightsManifest as tf.io.WeightsManifestConfig;
       const specs = manifest.flatMap((g) => g.weights);

@@ -66,7 +66,7 @@ export interface TfjsArtifacts {
 }
 
 /** Reads model.json's bytes and its shards (validated as readTfjs validates them), keeping the JSON as it is. */
-export function readTfjsArtifacts(bytes: Uint8Array, file: string, opts: ReadOptions, limits: ReadLimits): TfjsArtifacts {
+export function readTfjsArtifacts(bytes: Uint8Array, file: string, limits: ReadLimits): TfjsArtifacts {
   const maxJson = limits.limit('manifestBytes', bytes.length);
   if (bytes.length > maxJson) throw new CheckpointError(file, `model.json of ${bytes.length} bytes is larger than the ${maxJson}-byte limit`, 'the file is damaged or not a TF.js model.json');
   const json = parseModelJson(bytes, file);
@@ -84,7 +84,7 @@ export function readTfjsArtifacts(bytes: Uint8Array, file: string, opts: ReadOpt
 
 /** Reads a TF.js model.json (its bytes, and its path to find the shards) into a state dict keyed by weight name. */
 export async function readTfjs(bytes: Uint8Array, file: string, opts: ReadOptions, limits: ReadLimits): Promise<Checkpoint> {
-  const { json, groups } = readTfjsArtifacts(bytes, file, opts, limits);
+  const { json, groups } = readTfjsArtifacts(bytes, file, limits);
   const metadata = describeModel(json);
   const tensors = new Map<string, HostTensor>();
   const plans: Array<{ weights: Array<{ spec: WeightSpec }> }> = [];

@@ -27,17 +27,19 @@ export interface TorchContext {
 
 /** Checks a caller's `allowGlobals` list: `module.name` strings, none of them dangerous. */
 export function checkAllowGlobals(file: string, names: readonly string[] | undefined): ReadonlySet<string> {
+  const out = new Set<string>();
   for (const q of names ?? []) {
-    const dot = q.lastIndexOf('.');
-    if (typeof q !== 'string' || dot <= 0 || dot === q.length - 1) throw new CheckpointError(file, `allowGlobals entry ${JSON.stringify(q)} is not a 'module.name' string`);
-    // Split at the first dot that leaves a known dangerous module, else the last: os.path.join -> os.path + join.
+    const dot = typeof q === 'string' ? q.lastIndexOf('.') : -1;
+    if (dot <= 0 || dot === q.length - 1) throw new CheckpointError(file, `allowGlobals entry ${JSON.stringify(q)} is not a 'module.name' string`);
+    // module.name split at the last dot (os.path.join -> os.path + join); dangerOf also looks at every prefix of the module.
     const module = q.slice(0, dot), name = q.slice(dot + 1);
     const why = dangerOf(module, name);
     if (why || TORCH_BLOCKED_MODULES.has(normalizeModule(module.split('.')[0]))) {
       throw new CheckpointError(file, `allowGlobals lists ${q}, ${why ?? 'of a module PyTorch never allows'}`, 'only classes that hold data can be allowed');
     }
+    out.add(`${normalizeModule(module)}.${name}`);
   }
-  return new Set(names ?? []);
+  return out;
 }
 
 const DTYPE_OF_NAME = STORAGE_DTYPES;
