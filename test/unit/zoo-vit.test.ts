@@ -6,10 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { LoadError, loadStateDict, setBackend, stateDictOf, torchMultiheadAttention, visionTransformer, vitB16, weightSlots, type StateDict } from '../../lib';
 import { python, requireTorch } from '../helpers/torch';
-import { checkParity } from '../helpers/zoo';
+import { checkParity, maxAbsDiff } from '../helpers/zoo';
 
 requireTorch();
 
@@ -47,6 +50,42 @@ test('nn.MultiheadAttention(batch_first) alone: in_proj_weight split into query,
     },
   });
   t.diagnostic(`MultiheadAttention: ${JSON.stringify(d)}`);
+});
+
+test('TorchMultiheadAttention as cross-attention ([query, key, value]) with a key padding mask matches nn.MultiheadAttention', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsfreeze-mha-'));
+  try {
+    const ref = JSON.parse(python(`
+import json, sys, torch
+torch.manual_seed(5)
+m = torch.nn.MultiheadAttention(16, 2, batch_first=True).eval()
+with torch.no_grad():
+    m.in_proj_bias.normal_(0, 0.1)
+    m.out_proj.bias.normal_(0, 0.1)
+q, k, v = torch.randn(2, 3, 16), torch.randn(2, 5, 16), torch.randn(2, 5, 16)
+pad = torch.tensor([[False] * 5, [False, False, False, True, True]])
+with torch.no_grad():
+    y = m(q, k, v, key_padding_mask=pad, need_weights=False)[0]
+torch.save(m.state_dict(), sys.argv[1])
+print(json.dumps({'q': q.tolist(), 'k': k.tolist(), 'v': v.tolist(), 'pad': pad.int().tolist(), 'y': y.flatten().tolist()}))
+`, [join(dir, 'mha.pth')])) as { q: number[][][]; k: number[][][]; v: number[][][]; pad: number[][]; y: number[] };
+    const inputs = [tf.input({ shape: [3, 16] }), tf.input({ shape: [5, 16] }), tf.input({ shape: [5, 16] }), tf.input({ shape: [5] })];
+    const model = tf.model({ inputs, outputs: torchMultiheadAttention({ name: 'attn', numHeads: 2 }).apply(inputs) as tf.SymbolicTensor });
+    await loadStateDict(model, join(dir, 'mha.pth'), { strict: true, rename: { addPrefix: 'attn.' } });
+    const xs = [tf.tensor(ref.q), tf.tensor(ref.k), tf.tensor(ref.v), tf.tensor(ref.pad)];
+    const y = (model.predict(xs) as tf.Tensor).dataSync();
+    assert.ok(maxAbsDiff(y, ref.y) < 1e-5, `differs by ${maxAbsDiff(y, ref.y)}`);
+    // The padded keys take no part: changing them changes nothing.
+    const k2 = tf.tensor(ref.k.map((row) => row.map((key, j) => (j >= 3 ? key.map((e) => e + 100) : key))));
+    const y2 = (model.predict([xs[0], k2, xs[2], xs[3]]) as tf.Tensor).arraySync() as number[][][];
+    const y1 = tf.tensor(y, [2, 3, 16]).arraySync() as number[][][];
+    assert.ok(maxAbsDiff(y2[1].flat(), y1[1].flat()) < 1e-5);
+    assert.ok(maxAbsDiff(y2[0].flat(), y1[0].flat()) > 1e-3, 'row 0 has no padding: its keys matter');
+    tf.dispose([...xs, k2]);
+    model.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the packed weights: q, k, v are separate TF.js weights (freezable apart) and in_proj_weight is their exact concatenation', () => {
