@@ -7,3 +7,7 @@ export type { VisionTransformerOptions, VitPresetOptions } from './vit';
 export { visionTransformer, vitB16, vitB32, vitL16, vitL32, vitH14, VIT_LEGACY_RENAMES } from './vit';
 export type { BertConfig, BertOptions, BertInputName } from './bert';
 export { bertEncoder, bertConfigFromJson, BERT_ACTIVATIONS, BERT_CHECKPOINT_RENAMES, BERT_IGNORED_KEYS } from './bert';
+export type { FromCheckpointOptions } from './from-checkpoint';
+export { modelFromCheckpoint, buildFromTree, rebuildReport, ModuleRebuildError } from './from-checkpoint';
+export type { ModuleForm, ForwardContext, InputKind } from './module-forms';
+export { registerModuleForm, moduleForm, knownModuleClasses } from './module-forms';
