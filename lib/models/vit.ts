@@ -3,7 +3,7 @@
  * `conv_proj.weight`, `encoder.pos_embedding`, `encoder.layers.encoder_layer_0.ln_1.weight`,
  * `...self_attention.in_proj_weight` (query, key and value packed), `...self_attention.out_proj.weight`,
  * `...mlp.0.weight`, `...mlp.3.weight`, `encoder.ln.weight`, `heads.head.weight`. Images are NHWC.
- * Checkpoints of torchvision ≤ 0.12 (and the published ViT weights, saved then) name the MLP
+ * Checkpoints of torchvision ≤ 0.12 name the MLP
  * `mlp.linear_1`/`mlp.linear_2`; loadStateDict renames those (VIT_LEGACY_RENAMES) and says so.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -39,7 +39,7 @@ export interface VisionTransformerOptions extends Omit<VisionOptions, 'inputShap
 /** The preset options of the named configurations (vitB16 and friends). */
 export type VitPresetOptions = Partial<Pick<VisionTransformerOptions, 'imageSize' | 'dropout' | 'attentionDropout' | 'representationSize' | 'inChannels'>> & Omit<VisionOptions, 'inputShape'>;
 
-/** torchvision ≤ 0.12 named MLPBlock's Linear layers `linear_1`/`linear_2` (0.13 made it an MLP: `0`, `3`); the published ViT weights use the old names. */
+/** torchvision ≤ 0.12 named MLPBlock's Linear layers `linear_1`/`linear_2` (0.13 made it an MLP: `0`, `3`; torchvision still renames the old names on load). */
 export const VIT_LEGACY_RENAMES: RenameRule[] = [
   { pattern: /\.mlp\.linear_1\./, replacement: '.mlp.0.' },
   { pattern: /\.mlp\.linear_2\./, replacement: '.mlp.3.' },

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { bertConfigFromJson, bertEncoder, loadStateDict, stateDictOf } from '../../lib';
+import { bertConfigFromJson, bertEncoder, loadStateDict, setBackend, stateDictOf } from '../../lib';
 import { python, requireTorch } from '../helpers/torch';
 import { checkParity } from '../helpers/zoo';
 
@@ -51,6 +51,36 @@ test('bertEncoder() defaults are bert-base (BertConfig defaults); config.json fi
   const base = bertEncoder({ sequenceLength: 8 });
   assert.equal(base.countParams(), 109482240);
   base.dispose();
+});
+
+test('BERT fine-tunes on cpu and wasm: a classifier on the pooled output trains the embeddings and the encoder through the mask', async () => {
+  for (const backend of ['cpu', 'auto'] as const) {
+    await setBackend(backend);
+    const bert = bertEncoder({ ...small, inputs: ['input_ids', 'attention_mask'] });
+    const [, pooled] = bert.outputs;
+    const logits = tf.layers.dense({ name: 'classifier', units: 2 }).apply(pooled) as tf.SymbolicTensor;
+    const clf = tf.model({ inputs: bert.inputs, outputs: logits });
+    clf.compile({ optimizer: tf.train.adam(1e-3), loss: (t: tf.Tensor, p: tf.Tensor) => tf.losses.softmaxCrossEntropy(t, p) });
+    const before = stateDictOf(bert);
+    const ids = tf.tensor2d([[5, 6, 7, 0], [8, 9, 0, 0]], [2, 4], 'int32');
+    const mask = tf.tensor2d([[1, 1, 1, 0], [1, 1, 0, 0]], [2, 4], 'int32');
+    const h = await clf.fit([ids, mask], tf.oneHot([0, 1], 2), { epochs: 3, verbose: 0 });
+    const losses = h.history.loss as number[];
+    assert.ok(losses.every(Number.isFinite) && losses[2] < losses[0], `${tf.getBackend()}: loss ${losses}`);
+    const after = stateDictOf(bert);
+    const moved = (k: string, row?: number) => {
+      const [a, b] = [after.get(k)?.data as Float32Array, before.get(k)?.data as Float32Array];
+      const [from, to] = row === undefined ? [0, a.length] : [row * 64, row * 64 + 64];
+      let d = 0;
+      for (let i = from; i < to; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+      return d;
+    };
+    assert.ok(moved('embeddings.word_embeddings.embeddings', 5) > 0, 'a seen token\'s embedding trains');
+    assert.equal(moved('embeddings.word_embeddings.embeddings', 42), 0, 'an unseen token\'s embedding does not');
+    assert.ok(moved('encoder.layer.1.attention.self.query.kernel') > 0);
+    clf.dispose();
+  }
+  await setBackend('cpu');
 });
 
 test('bertEncoder rejects what BertModel cannot be, with what to do', async () => {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { LoadError, loadStateDict, setBackend, stateDictOf, torchMultiheadAttention, visionTransformer, vitB16, weightSlots, type StateDict } from '../../lib';
+import { LoadError, freeze, loadStateDict, setBackend, stateDictOf, torchMultiheadAttention, visionTransformer, vitB16, weightSlots, type StateDict } from '../../lib';
 import { python, requireTorch } from '../helpers/torch';
 import { checkParity, maxAbsDiff } from '../helpers/zoo';
 
@@ -107,6 +107,28 @@ test('the packed weights: q, k, v are separate TF.js weights (freezable apart) a
     for (const [o, i] of [[0, 0], [5, 17], [63, 63]]) assert.equal(rows[(part * 64 + o) * 64 + i], k[i * 64 + o], `${p} row ${o} col ${i}`);
   });
   m.dispose();
+});
+
+test('training with the key projections frozen: query and value move, key stays; the export shows it in in_proj_weight\'s rows', async () => {
+  for (const backend of ['cpu', 'auto'] as const) {
+    await setBackend(backend);
+    const m = visionTransformer({ ...small, numLayers: 1, numClasses: 3 });
+    const report = freeze(m, ['**.key_kernel', '**.key_bias']);
+    assert.deepEqual(report.keys, ['encoder.layers.encoder_layer_0.self_attention.key_kernel', 'encoder.layers.encoder_layer_0.self_attention.key_bias']);
+    const before = stateDictOf(m, { layout: 'torch' }).get('encoder.layers.encoder_layer_0.self_attention.in_proj_weight')?.data as Float32Array;
+    // Logits: softmax cross-entropy. (torchvision's zero-initialised head passes no gradient back on the first step.)
+    m.compile({ optimizer: tf.train.sgd(0.1), loss: (t: tf.Tensor, p: tf.Tensor) => tf.losses.softmaxCrossEntropy(t, p) });
+    const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 1);
+    const y = tf.oneHot([0, 1, 2, 1], 3);
+    await m.fit(x, y, { epochs: 2, batchSize: 4, verbose: 0 });
+    const after = stateDictOf(m, { layout: 'torch' }).get('encoder.layers.encoder_layer_0.self_attention.in_proj_weight')?.data as Float32Array;
+    const moved = (from: number, to: number) => Math.max(...Array.from(after.subarray(from, to), (v, i) => Math.abs(v - before[from + i])));
+    assert.equal(moved(64 * 64, 2 * 64 * 64), 0, `${tf.getBackend()}: the frozen key rows moved`);
+    assert.ok(moved(0, 64 * 64) > 1e-6 && moved(2 * 64 * 64, 3 * 64 * 64) > 1e-6, `${tf.getBackend()}: query and value rows must train`);
+    tf.dispose([x, y]);
+    m.dispose();
+  }
+  await setBackend('cpu');
 });
 
 test('a wrong-shaped in_proj_weight is an error naming the key, and nothing is loaded', async () => {
