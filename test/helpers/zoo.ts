@@ -148,3 +148,10 @@ export async function checkParity(c: ParityCase): Promise<Record<string, number>
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Saves `model` with TF.js's own format to memory and loads it back (custom layer classes must be registered). */
+export async function tfjsRoundTrip(model: tf.LayersModel): Promise<tf.LayersModel> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(tf.io.withSaveHandler(async (a) => { artifacts = a; return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }; }));
+  return tf.loadLayersModel(tf.io.fromMemory(artifacts as tf.io.ModelArtifacts));
+}

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { bertConfigFromJson, bertEncoder, loadStateDict, setBackend, stateDictOf } from '../../lib';
 import { python, requireTorch } from '../helpers/torch';
-import { checkParity } from '../helpers/zoo';
+import { checkParity, tfjsRoundTrip } from '../helpers/zoo';
 
 requireTorch();
 
@@ -81,6 +81,18 @@ test('BERT fine-tunes on cpu and wasm: a classifier on the pooled output trains 
     clf.dispose();
   }
   await setBackend('cpu');
+});
+
+test('BERT survives TF.js\'s own save and load: same outputs for ids and mask', async () => {
+  const m = bertEncoder({ ...small, inputs: ['input_ids', 'attention_mask'] });
+  const back = await tfjsRoundTrip(m);
+  const xs = [tf.tensor2d([[1, 2, 3], [4, 0, 0]], [2, 3], 'int32'), tf.tensor2d([[1, 1, 1], [1, 0, 0]], [2, 3], 'int32')];
+  const [a, b] = [m.predict(xs) as tf.Tensor[], back.predict(xs) as tf.Tensor[]];
+  assert.equal(b.length, 2);
+  a.forEach((t, i) => assert.deepEqual(b[i].dataSync(), t.dataSync()));
+  tf.dispose([...xs, ...a, ...b]);
+  m.dispose();
+  back.dispose();
 });
 
 test('bertEncoder rejects what BertModel cannot be, with what to do', async () => {

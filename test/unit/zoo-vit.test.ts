@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { LoadError, freeze, loadStateDict, setBackend, stateDictOf, torchMultiheadAttention, visionTransformer, vitB16, weightSlots, type StateDict } from '../../lib';
 import { python, requireTorch } from '../helpers/torch';
-import { checkParity, maxAbsDiff } from '../helpers/zoo';
+import { checkParity, maxAbsDiff, tfjsRoundTrip } from '../helpers/zoo';
 
 requireTorch();
 
@@ -86,6 +86,18 @@ print(json.dumps({'q': q.tolist(), 'k': k.tolist(), 'v': v.tolist(), 'pad': pad.
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a ViT survives TF.js\'s own save and load (its layer classes are registered): same outputs', async () => {
+  const m = visionTransformer({ ...small, numLayers: 1, numClasses: 3, representationSize: 16 });
+  const back = await tfjsRoundTrip(m);
+  const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 3);
+  assert.deepEqual((back.predict(x) as tf.Tensor).dataSync(), (m.predict(x) as tf.Tensor).dataSync());
+  // Same keys; the order is TF.js's graph order (class_token after conv_proj): orderByCreation does not survive model.save.
+  assert.deepEqual([...stateDictOf(back, { layout: 'torch' }).keys()].sort(), [...stateDictOf(m, { layout: 'torch' }).keys()].sort());
+  tf.dispose([x]);
+  m.dispose();
+  back.dispose();
 });
 
 test('the packed weights: q, k, v are separate TF.js weights (freezable apart) and in_proj_weight is their exact concatenation', () => {
