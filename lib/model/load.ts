@@ -11,6 +11,9 @@ import { sameShape, shapesOf, type KeyShapes } from '../statedict/select';
 import type { HostTensor, StateDict } from '../statedict/tensor';
 import type { Layout } from './state-dict-of';
 import { resolveStateDict, type WeightSource } from './sources';
+import { torchEntries, unpackPart, type TorchEntry } from './torch-entries';
+import { layerForm } from './torch-layout';
+import { applyVariantRenames, torchVariantsOf } from './torch-variants';
 import { weightSlots, type ModelLike, type WeightSlot } from './weights';
 
 /** Options of loadStateDict. */
@@ -45,7 +48,7 @@ export interface LoadReport {
   ignored: string[];
   /** The naming the source was matched in. */
   layout: Layout;
-  /** Renames that were applied (from `rename` and `map`). */
+  /** Renames that were applied (from `rename`, the model's known key variants, and `map`). */
   renames: RenameRule[];
   /** The loud warning, when the load took less than half of the model. */
   warning?: string;
@@ -65,9 +68,16 @@ export async function loadStateDict(model: ModelLike, source: WeightSource, opts
   let sd = renames.length ? renameKeys(resolved.stateDict, renames) : resolved.stateDict;
 
   const slots = weightSlots(model);
-  const keyOf = (s: WeightSlot) => (layout === 'torch' ? s.torchKey : s.key);
-  const shapeOf = (s: WeightSlot) => (layout === 'torch' ? s.torchShape : s.shape);
-  const target: KeyShapes = new Map(slots.map((s) => [keyOf(s), { shape: shapeOf(s) }]));
+  const entries = targetsOf(slots, layout);
+  const target: KeyShapes = new Map(entries.map((e) => [e.key, { shape: e.shape }]));
+
+  // The architecture's other spellings of its keys (torchvision's legacy MLP names, old BERT's gamma/beta).
+  const variants = layout === 'torch' ? torchVariantsOf(model) : undefined;
+  if (variants?.renames?.length) {
+    const v = applyVariantRenames(sd, (k) => target.has(k), variants.renames);
+    sd = v.stateDict;
+    renames.push(...v.applied);
+  }
 
   if (opts.map) {
     const extra = opts.map === 'auto' ? autoRenames(sd, target) : [{ map: opts.map }];
@@ -75,17 +85,18 @@ export async function loadStateDict(model: ModelLike, source: WeightSource, opts
   }
 
   const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [], ignored: [], layout, renames };
-  const plan: Array<[WeightSlot, HostTensor]> = [];
-  for (const s of slots) {
-    const t = sd.get(keyOf(s));
-    if (!t) report.missing.push(keyOf(s));
-    else if (!sameShape(t.shape, shapeOf(s))) report.mismatched.push({ key: keyOf(s), expected: shapeOf(s), got: t.shape });
-    else plan.push([s, t]);
+  const plan: Array<[TorchEntry, HostTensor]> = [];
+  for (const e of entries) {
+    const t = sd.get(e.key);
+    if (!t) report.missing.push(e.key);
+    else if (!sameShape(t.shape, e.shape)) report.mismatched.push({ key: e.key, expected: e.shape, got: t.shape });
+    else plan.push([e, t]);
   }
-  const bnLayers = new Set(slots.filter((s) => s.layerClass === 'BatchNormalization').map((s) => s.layerKey));
+  const ignorable = ignoredKeys(slots);
+  for (const k of variants?.ignored ?? []) ignorable.add(k);
   for (const k of sd.keys()) {
     if (target.has(k)) continue;
-    if (k.endsWith('.num_batches_tracked') && bnLayers.has(k.slice(0, -'.num_batches_tracked'.length))) report.ignored.push(k);
+    if (ignorable.has(k)) report.ignored.push(k);
     else report.unexpected.push(k);
   }
 
@@ -98,21 +109,43 @@ export async function loadStateDict(model: ModelLike, source: WeightSource, opts
   }
 
   // Convert everything first: a failure here leaves the model untouched.
-  const values = plan.map(([s, t]) => {
-    const v = layout === 'torch' ? s.fromTorch(t) : t;
-    let data: Float32Array | Int32Array | Uint8Array = s.dtype === 'int32' ? asInt32(v, keyOf(s)) : s.dtype === 'bool' ? Uint8Array.from(asFloat32(v), (x) => (x ? 1 : 0)) : asFloat32(v);
-    // tf.tensor keeps the array it is given: copy what is still the source's own memory, so
-    // the model never shares storage with the state dict (or the file's bytes) it came from.
-    if (data.buffer === t.data.buffer) data = data.slice();
-    return tf.tensor(data, s.shape, s.dtype as tf.DataType);
-  });
-  plan.forEach(([s], i) => { s.write(values[i]); values[i].dispose(); report.loaded.push(keyOf(s)); });
+  const values: Array<[WeightSlot, tf.Tensor]> = [];
+  try {
+    for (const [e, t] of plan) {
+      e.parts.forEach((s, i) => {
+        const part = layout === 'torch' ? unpackPart(e, t, i) : t;
+        const v = layout === 'torch' ? s.fromTorch(part) : part;
+        let data: Float32Array | Int32Array | Uint8Array = s.dtype === 'int32' ? asInt32(v, e.key) : s.dtype === 'bool' ? Uint8Array.from(asFloat32(v), (x) => (x ? 1 : 0)) : asFloat32(v);
+        // tf.tensor keeps the array it is given: copy what is still the source's own memory, so
+        // the model never shares storage with the state dict (or the file's bytes) it came from.
+        if (data.buffer === t.data.buffer) data = data.slice();
+        values.push([s, tf.tensor(data, s.shape, s.dtype as tf.DataType)]);
+      });
+    }
+  } catch (err) {
+    tf.dispose(values.map(([, v]) => v));
+    throw err;
+  }
+  for (const [s, v] of values) { s.write(v); v.dispose(); }
+  report.loaded.push(...plan.map(([e]) => e.key));
 
-  if (slots.length && report.loaded.length < slots.length / 2) {
-    report.warning = loudWarning(report, slots.length, sd, target);
+  if (entries.length && report.loaded.length < entries.length / 2) {
+    report.warning = loudWarning(report, entries.length, sd, target);
     if (opts.warn !== null) (opts.warn ?? console.warn)(report.warning);
   }
   return report;
+}
+
+/** The keys a load fills, in the source's naming: PyTorch entries (packed weights together) or TF.js weights one by one. */
+function targetsOf(slots: WeightSlot[], layout: Layout): TorchEntry[] {
+  return layout === 'torch' ? torchEntries(slots) : slots.map((s) => ({ key: s.key, shape: s.shape, parts: [s] }));
+}
+
+/** Source keys with no TF.js twin in this model (a BatchNorm layer's num_batches_tracked), from the layer table. */
+function ignoredKeys(slots: WeightSlot[]): Set<string> {
+  const out = new Set<string>();
+  for (const s of slots) for (const n of layerForm(s.layerClass)?.ignored ?? []) out.add(s.layerKey ? `${s.layerKey}.${n}` : n);
+  return out;
 }
 
 function autoRenames(sd: StateDict, target: KeyShapes): RenameRule[] {

@@ -6,6 +6,8 @@ import { shapesOf } from '../statedict/select';
 import { isLayersModel, weightSlots, type ModelLike } from './weights';
 import type { Layout } from './state-dict-of';
 import { stateDictOf } from './state-dict-of';
+import { torchEntries } from './torch-entries';
+import { namingSuffixes } from './torch-layout';
 
 /** A side of a comparison or a load. */
 export type WeightSource = StateDict | ModelLike | string;
@@ -13,12 +15,14 @@ export type WeightSource = StateDict | ModelLike | string;
 /** A state dict resolved from a source, and the naming it uses. */
 export interface ResolvedSource { stateDict: StateDict; layout: Layout; label: string }
 
-/** Whether keys look like PyTorch's (`.weight`, `.running_mean`) rather than TF.js's (`.kernel`, `.gamma`). */
+/** Whether keys look like PyTorch's (`.weight`, `.running_mean`) rather than TF.js's (`.kernel`, `.gamma`), by the layer table's names. */
 export function looksTorch(keys: Iterable<string>): boolean {
+  const names = namingSuffixes();
   let torch = 0, tfjs = 0;
   for (const k of keys) {
-    if (/\.(weight|running_mean|running_var|num_batches_tracked)$/.test(k)) torch++;
-    else if (/\.(kernel|gamma|beta|moving_mean|moving_variance|embeddings|depthwise_kernel)$/.test(k)) tfjs++;
+    const last = k.slice(Math.max(k.lastIndexOf('.'), k.lastIndexOf('/')) + 1);
+    if (names.torch.has(last)) torch++;
+    else if (names.tfjs.has(last)) tfjs++;
   }
   return torch > tfjs;
 }
@@ -41,6 +45,7 @@ export async function resolveShapes(src: WeightSource, layout?: Layout): Promise
     return { shapes: shapesOf(r.stateDict), layout: r.layout, isModel: false };
   }
   const l = layout ?? 'tfjs';
-  const shapes: KeyShapes = new Map(weightSlots(src).map((s) => l === 'torch' ? [s.torchKey, { shape: s.torchShape }] : [s.key, { shape: s.shape }]));
+  const slots = weightSlots(src);
+  const shapes: KeyShapes = l === 'torch' ? new Map(torchEntries(slots).map((e) => [e.key, { shape: e.shape }])) : new Map(slots.map((s) => [s.key, { shape: s.shape }]));
   return { shapes, layout: l, isModel: true };
 }

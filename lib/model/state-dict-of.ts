@@ -1,6 +1,7 @@
 /** A TF.js model's weights as a StateDict, in TF.js's or PyTorch's naming and layout. */
 import * as tf from '@tensorflow/tfjs';
 import type { DType, HostTensor, StateDict } from '../statedict/tensor';
+import { packParts, torchEntries } from './torch-entries';
 import { weightSlots, type ModelLike, type WeightSlot } from './weights';
 
 /** Which naming and layout a state dict of a model uses. */
@@ -8,11 +9,12 @@ export type Layout = 'tfjs' | 'torch';
 
 /** The model's weights, copied to host memory, under structural keys (PyTorch keys and layouts with `layout: 'torch'`). */
 export function stateDictOf(model: ModelLike, opts: { layout?: Layout } = {}): StateDict {
-  const torch = opts.layout === 'torch';
   const sd: StateDict = new Map();
-  for (const s of weightSlots(model)) {
-    const t = hostOf(s);
-    sd.set(torch ? s.torchKey : s.key, torch ? s.toTorch(t) : t);
+  const slots = weightSlots(model);
+  if (opts.layout === 'torch') {
+    for (const e of torchEntries(slots)) sd.set(e.key, packParts(e, e.parts.map((s) => s.toTorch(hostOf(s)))));
+  } else {
+    for (const s of slots) sd.set(s.key, hostOf(s));
   }
   return sd;
 }

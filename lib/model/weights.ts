@@ -3,7 +3,7 @@
  * the key and layout the same weight has in the mirrored nn.Module.
  */
 import * as tf from '@tensorflow/tfjs';
-import { hwcToChw, inverse, permute, takeRows } from '../statedict/ops';
+import { weightForm, type WeightRole } from './torch-layout';
 import type { DType, HostTensor } from '../statedict/tensor';
 
 /** A TF.js LayersModel (Sequential or functional), or a plain object whose leaves are tf.Variables. */
@@ -32,6 +32,12 @@ export interface WeightSlot {
   fromTorch(t: HostTensor): HostTensor;
   /** The TF.js variable behind the weight. */
   variable: tf.Variable;
+  /** What the weight is for (kernel, bias, gamma, moving_mean, …), from the layer class's PyTorch form. */
+  role: WeightRole;
+  /** A running statistic (BatchNorm's moving mean and variance), not a parameter. */
+  statistic: boolean;
+  /** Where PyTorch packs several weights into one tensor (`in_proj_weight`): this weight's part, concatenated on axis 0. */
+  pack?: { index: number; count: number };
 }
 
 type Layer = tf.layers.Layer;
@@ -58,7 +64,7 @@ function walkObject(obj: { [name: string]: ModelLike | tf.Variable }, prefix: st
     if (v instanceof tf.Variable) {
       out.push({
         key, torchKey: key, layerKey: prefix.replace(/\.$/, ''), layerClass: 'Variable', shape: [...v.shape], torchShape: [...v.shape],
-        dtype: v.dtype as DType, trainable: v.trainable, variable: v,
+        dtype: v.dtype as DType, trainable: v.trainable, variable: v, role: 'other', statistic: false,
         read: () => v.clone(), write: (t) => v.assign(t), toTorch: identity, fromTorch: identity,
       });
     } else if (isLayersModel(v)) {
@@ -80,13 +86,22 @@ export function isAutoName(layer: Layer): boolean {
   return new RegExp(`^[a-z0-9_]+_${cls}\\d+$`).test(layer.name) || /^sequential_\d+$/.test(layer.name) || /^model\d+$/.test(layer.name);
 }
 
+const creationOrdered = new WeakSet<object>();
+
+/** Lists `model`'s weights in the order its layers were created (a zoo model: PyTorch's registration order) rather than TF.js's graph order; keys do not change. */
+export function orderByCreation<M extends tf.LayersModel>(model: M): M {
+  creationOrdered.add(model);
+  return model;
+}
+
 function walkModel(model: tf.LayersModel, prefix: string, out: WeightSlot[]): void {
   const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
-  layers.forEach((layer, i) => {
-    const seg = prefix + layerSegment(layer, i);
-    if (isLayersModel(layer)) { walkModel(layer, `${seg}.`, out); return; }
+  const segments = layers.map((layer, i) => ({ layer, seg: prefix + layerSegment(layer, i) }));
+  if (creationOrdered.has(model)) segments.sort((a, b) => a.layer.id - b.layer.id);
+  for (const { layer, seg } of segments) {
+    if (isLayersModel(layer)) { walkModel(layer, `${seg}.`, out); continue; }
     for (const w of ownWeights(layer)) out.push(slot(layer, seg, w));
-  });
+  }
 }
 
 /** A layer's weights in the order it created them; `layer.weights` moves a weight whose trainable flag is off to the end. */
@@ -98,80 +113,26 @@ function ownWeights(layer: Layer): LayerVariableLike[] {
 
 function slot(layer: Layer, layerKey: string, w: LayerVariableLike): WeightSlot {
   const short = w.originalName.split('/').pop() as string;
-  const layout = torchLayout(layer, short, [...w.shape]);
+  const cls = layer.getClassName();
+  const form = weightForm(cls, short);
+  const shape = [...w.shape];
+  const layout = form.layout?.(shape, layer);
   return {
     key: `${layerKey}.${short}`,
-    torchKey: `${layerKey}.${layout.name}`,
+    torchKey: form.torch ? `${layerKey}.${form.torch}` : layerKey,
     layerKey,
-    layerClass: layer.getClassName(),
-    shape: [...w.shape],
-    torchShape: layout.shape,
+    layerClass: cls,
+    shape,
+    torchShape: layout ? layout.shape : shape,
     dtype: w.dtype as DType,
     get trainable() { return w.trainable; },
     variable: w.val,
+    role: form.role,
+    statistic: form.statistic === true,
+    ...(form.pack ? { pack: form.pack } : {}),
     read: () => w.read().clone(),
     write: (t) => w.write(t),
-    toTorch: layout.toTorch,
-    fromTorch: layout.fromTorch,
+    toTorch: layout ? layout.toTorch : identity,
+    fromTorch: layout ? layout.fromTorch : identity,
   };
-}
-
-interface Layout { name: string; shape: number[]; toTorch(t: HostTensor): HostTensor; fromTorch(t: HostTensor): HostTensor }
-
-const RENAMES: Record<string, Record<string, string>> = {
-  BatchNormalization: { gamma: 'weight', beta: 'bias', moving_mean: 'running_mean', moving_variance: 'running_var' },
-  LayerNormalization: { gamma: 'weight', beta: 'bias' },
-  Embedding: { embeddings: 'weight' },
-  Dense: { kernel: 'weight' },
-  Conv1D: { kernel: 'weight' }, Conv2D: { kernel: 'weight' }, Conv3D: { kernel: 'weight' },
-  Conv2DTranspose: { kernel: 'weight' }, Conv3DTranspose: { kernel: 'weight' },
-  DepthwiseConv2D: { depthwise_kernel: 'weight', bias: 'bias' },
-};
-
-/** How one weight of a layer class is named and laid out in PyTorch. */
-function torchLayout(layer: Layer, short: string, shape: number[]): Layout {
-  const cls = layer.getClassName();
-  const name = RENAMES[cls]?.[short] ?? short;
-  const byPerm = (perm: number[]): Layout => {
-    const back = inverse(perm);
-    return { name, shape: perm.map((p) => shape[p]), toTorch: (t) => permute(t, perm), fromTorch: (t) => permute(t, back) };
-  };
-  const r = shape.length;
-  if (cls === 'Dense' && short === 'kernel') {
-    const hwc = flattenedFeatureMap(layer);
-    if (hwc && hwc[0] * hwc[1] * hwc[2] === shape[0]) {
-      // PyTorch flattens conv features as C,H,W; TF.js as H,W,C: reorder the input rows.
-      const toChw = hwcToChw(hwc[0], hwc[1], hwc[2]);
-      const fromChw = inverse(toChw);
-      return {
-        name, shape: [shape[1], shape[0]],
-        toTorch: (t) => permute(takeRows(t, fromChw), [1, 0]),
-        fromTorch: (t) => takeRows(permute(t, [1, 0]), toChw),
-      };
-    }
-    return byPerm([1, 0]);
-  }
-  if (/^Conv[123]D$/.test(cls) && short === 'kernel') return byPerm([r - 1, r - 2, ...Array.from({ length: r - 2 }, (_, i) => i)]);
-  if (/^Conv[23]DTranspose$/.test(cls) && short === 'kernel') return byPerm([r - 1, r - 2, ...Array.from({ length: r - 2 }, (_, i) => i)]);
-  if (cls === 'DepthwiseConv2D' && short === 'depthwise_kernel') {
-    const [kh, kw, cin, mult] = shape;
-    return {
-      name, shape: [cin * mult, 1, kh, kw],
-      toTorch: (t) => ({ ...permute(t, [2, 3, 0, 1]), shape: [cin * mult, 1, kh, kw] }),
-      fromTorch: (t) => permute({ ...t, shape: [cin, mult, kh, kw] }, [2, 3, 0, 1]),
-    };
-  }
-  return { name, shape, toTorch: identity, fromTorch: identity };
-}
-
-/** [H, W, C] when the layer's input comes straight from a Flatten of a channels-last feature map. */
-function flattenedFeatureMap(layer: Layer): [number, number, number] | undefined {
-  type Node = { inboundLayers?: Layer[]; inputShapes?: Array<Array<number | null>> };
-  const nodes = (layer as unknown as { inboundNodes?: Node[] }).inboundNodes;
-  const prev = nodes?.[0]?.inboundLayers?.[0];
-  if (!prev || prev.getClassName() !== 'Flatten') return undefined;
-  if ((prev as unknown as { dataFormat?: string }).dataFormat === 'channelsFirst') return undefined;
-  const shape = (prev as unknown as { inboundNodes?: Node[] }).inboundNodes?.[0]?.inputShapes?.[0];
-  if (!shape || shape.length !== 4 || shape.slice(1).some((d) => d === null)) return undefined;
-  return shape.slice(1) as [number, number, number];
 }
