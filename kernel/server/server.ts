@@ -16,8 +16,13 @@ import { exitPayload } from './exit-words';
 import type { SocketThread } from './socket-host';
 import type { MainRequest, ToMain, ToSockets } from './thread-messages';
 
-/** How long after start-up the type declarations are preloaded, if no cell came. */
-const PRELOAD_DELAY_MS = 250;
+/**
+ * How long after the compiler is built (and kernel_info answered) the type declarations are
+ * preloaded, if no cell came: a client that runs cells at once (tsfreeze run, nbconvert, Run All)
+ * sends its first within this time after the kernel_info reply, and its cell does not wait for
+ * the preload (half a second); a person typing gets a first TF.js cell that much faster.
+ */
+const PRELOAD_DELAY_MS = 500;
 /** How long the socket thread has to flush and close its sockets before the process exits anyway. */
 const CLOSE_TIMEOUT_MS = 1000;
 
@@ -159,8 +164,6 @@ export class TsfreezeServer {
       return;
     }
     this.sockets.post({ kind: 'main-ready' });
-    // A client that sends its first cell at once (tsfreeze run, nbconvert) has it running by then,
-    // and the preload is skipped; a person typing gets a first cell half a second faster.
     setTimeout(() => {
       try {
         this.kernel.session.preloadTypes();
