@@ -165,9 +165,9 @@ export class AdaptiveAvgPool2D extends tf.layers.Layer {
   }
 }
 
-registerTorchLayer(TorchMaxPool2D);
-registerTorchLayer(TorchAvgPool2D);
-registerTorchLayer(AdaptiveAvgPool2D);
+registerTorchLayer(TorchMaxPool2D, { weights: {}, torchModules: ['MaxPool2d'] });
+registerTorchLayer(TorchAvgPool2D, { weights: {}, torchModules: ['AvgPool2d'] });
+registerTorchLayer(AdaptiveAvgPool2D, { weights: {}, torchModules: ['AdaptiveAvgPool2d'] });
 
 /** nn.MaxPool2d(kernelSize, stride, padding, dilation, ceilMode) as a TF.js layer (NHWC). */
 export function torchMaxPool2d(args: TorchPool2dArgs): TorchMaxPool2D {
