@@ -6,12 +6,20 @@
 import * as tf from '@tensorflow/tfjs';
 import { torchActivation, type TorchActivationName } from './layers/activation';
 import { torchConv2d } from './layers/conv';
+import { torchLinear } from './layers/init';
 import { torchBatchNorm } from './layers/norm';
 import { torchAdaptiveAvgPool2d } from './layers/pool';
 
 /** Applies a layer to one symbolic tensor. */
 export function applyTo(layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]): tf.SymbolicTensor {
   return layer.apply(x) as tf.SymbolicTensor;
+}
+
+/** nn.Linear at module path `name` on the features of `x`, with PyTorch's default initialisation. */
+export function linear(x: tf.SymbolicTensor, name: string, units: number): tf.SymbolicTensor {
+  const inFeatures = x.shape[x.shape.length - 1];
+  if (inFeatures === null) throw new Error(`${name}: the number of input features must be known`);
+  return applyTo(torchLinear({ name, units, inFeatures }), x);
 }
 
 /** BatchNorm2d's eps and momentum (PyTorch's meaning), as a family's `norm_layer` sets them. */

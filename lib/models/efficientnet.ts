@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { orderByCreation } from '../model/weights';
-import { applyTo, conv2dNormActivation, squeezeExcitation, TORCH_BN, type NormSpec } from './blocks';
+import { applyTo, conv2dNormActivation, squeezeExcitation, TORCH_BN, type NormSpec, linear } from './blocks';
 import { torchFlatten } from './layers/flatten';
 import { torchAdaptiveAvgPool2d } from './layers/pool';
 import { torchStochasticDepth } from './layers/regularization';
@@ -66,7 +66,7 @@ export function efficientnet(cfg: EfficientNetConfig): tf.LayersModel {
   x = applyTo(torchFlatten({ name: 'flatten' }), x);
   if (o.includeTop) {
     x = applyTo(tf.layers.dropout({ name: 'classifier.0', rate: dropout }), x);
-    x = applyTo(tf.layers.dense({ name: 'classifier.1', units: o.numClasses }), x);
+    x = linear(x, 'classifier.1', o.numClasses);
   }
   return orderByCreation(tf.model({ inputs: input, outputs: x, name: o.name }));
 }

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { orderByCreation } from '../model/weights';
-import { applyTo, conv2dNormActivation, squeezeExcitation, TORCH_BN, type NormSpec } from './blocks';
+import { applyTo, conv2dNormActivation, squeezeExcitation, TORCH_BN, type NormSpec, linear } from './blocks';
 import { torchActivation } from './layers/activation';
 import { torchConv2d } from './layers/conv';
 import { torchBatchNorm } from './layers/norm';
@@ -63,7 +63,7 @@ export function mobilenetV2(opts: MobileNetV2Options = {}): tf.LayersModel {
   x = applyTo(torchFlatten({ name: 'flatten' }), x);
   if (o.includeTop) {
     x = applyTo(tf.layers.dropout({ name: 'classifier.0', rate: dropout }), x);
-    x = applyTo(tf.layers.dense({ name: 'classifier.1', units: o.numClasses }), x);
+    x = linear(x, 'classifier.1', o.numClasses);
   }
   return orderByCreation(tf.model({ inputs: input, outputs: x, name: o.name }));
 }
@@ -148,10 +148,10 @@ function mobilenetV3(variant: 'large' | 'small', opts: MobileNetV3Options): tf.L
   x = applyTo(torchFlatten({ name: 'flatten' }), x);
   if (o.includeTop) {
     // last_channel is width-scaled in torchvision too (adjust_channels(1280 // reduce_divider)).
-    x = applyTo(tf.layers.dense({ name: 'classifier.0', units: adjust(lastChannel) }), x);
+    x = linear(x, 'classifier.0', adjust(lastChannel));
     x = applyTo(torchActivation('hardswish', { name: 'classifier.1' }), x);
     x = applyTo(tf.layers.dropout({ name: 'classifier.2', rate: dropout }), x);
-    x = applyTo(tf.layers.dense({ name: 'classifier.3', units: o.numClasses }), x);
+    x = linear(x, 'classifier.3', o.numClasses);
   }
   return orderByCreation(tf.model({ inputs: input, outputs: x, name: o.name }));
 }

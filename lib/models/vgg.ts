@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { orderByCreation } from '../model/weights';
-import { applyTo } from './blocks';
+import { applyTo, linear } from './blocks';
 import { torchActivation } from './layers/activation';
 import { torchConv2d } from './layers/conv';
 import { torchFlatten } from './layers/flatten';
@@ -69,13 +69,13 @@ export function vgg(args: VggArgs): tf.LayersModel {
   x = applyTo(torchAdaptiveAvgPool2d({ name: 'avgpool', outputSize: 7 }), x);
   x = applyTo(torchFlatten({ name: 'flatten' }), x);
   if (o.includeTop) {
-    x = applyTo(tf.layers.dense({ name: 'classifier.0', units: 4096 }), x);
+    x = linear(x, 'classifier.0', 4096);
     x = applyTo(torchActivation('relu', { name: 'classifier.1' }), x);
     x = applyTo(tf.layers.dropout({ name: 'classifier.2', rate: dropout }), x);
-    x = applyTo(tf.layers.dense({ name: 'classifier.3', units: 4096 }), x);
+    x = linear(x, 'classifier.3', 4096);
     x = applyTo(torchActivation('relu', { name: 'classifier.4' }), x);
     x = applyTo(tf.layers.dropout({ name: 'classifier.5', rate: dropout }), x);
-    x = applyTo(tf.layers.dense({ name: 'classifier.6', units: o.numClasses }), x);
+    x = linear(x, 'classifier.6', o.numClasses);
   }
   return orderByCreation(tf.model({ inputs: input, outputs: x, name: o.name }));
 }

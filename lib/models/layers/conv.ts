@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { convKernel, depthwiseKernel } from '../../model/torch-layout';
+import { torchUniform } from './init';
 import { oneInput, oneShape, outLength, pair, registerTorchLayer, type LayerArgs } from './base';
 
 /** Arguments of torchConv2d, named as nn.Conv2d's (camel-cased); inputs are NHWC. */
@@ -66,12 +67,11 @@ export class TorchConv2D extends tf.layers.Layer {
     this.depthwise = groups > 1 && groups === cin;
     // PyTorch's default: kaiming_uniform(a=√5) = U(±1/√fan_in), fan_in = in_channels/groups · kh · kw.
     const fanIn = (cin / groups) * kh * kw;
-    const bound = 1 / Math.sqrt(fanIn);
-    const init = tf.initializers.randomUniform({ minval: -bound, maxval: bound });
+    const init = torchUniform(fanIn);
     this.kernel = this.depthwise
       ? this.addWeight('depthwise_kernel', [kh, kw, cin, filters / cin], 'float32', init)
       : this.addWeight('kernel', [kh, kw, cin / groups, filters], 'float32', init);
-    if (useBias) this.bias = this.addWeight('bias', [filters], 'float32', tf.initializers.randomUniform({ minval: -bound, maxval: bound }));
+    if (useBias) this.bias = this.addWeight('bias', [filters], 'float32', init);
     this.built = true;
   }
 
