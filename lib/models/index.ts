@@ -11,3 +11,7 @@ export type { EfficientNetConfig, EfficientNetOptions } from './efficientnet';
 export { efficientnet, efficientnetB0, efficientnetB1, efficientnetB2, efficientnetB3, efficientnetB4, efficientnetB5, efficientnetB6, efficientnetB7 } from './efficientnet';
 export type { VggArgs, VggConfig, VggOptions } from './vgg';
 export { vgg, vgg11, vgg11Bn, vgg13, vgg13Bn, vgg16, vgg16Bn, vgg19, vgg19Bn, VGG_CONFIGS } from './vgg';
+export type { FromCheckpointOptions } from './from-checkpoint';
+export { modelFromCheckpoint, buildFromTree, rebuildReport, ModuleRebuildError } from './from-checkpoint';
+export type { ModuleForm, ForwardContext, InputKind } from './module-forms';
+export { registerModuleForm, moduleForm, knownModuleClasses } from './module-forms';
