@@ -11,3 +11,4 @@ export { TorchBatchNorm, torchBatchNorm, torchLayerNorm } from './norm';
 export type { TorchBatchNormArgs, TorchLayerNormArgs } from './norm';
 export { StochasticDepth, torchStochasticDepth } from './regularization';
 export type { StochasticDepthArgs } from './regularization';
+export { TorchUniform, torchUniform, torchLinear } from './init';
