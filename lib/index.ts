@@ -24,6 +24,8 @@ export type { ModelKeyDiff } from './model/diff-keys';
 export { diffKeys } from './model/diff-keys';
 export type { LoadOptions, LoadReport } from './model/load';
 export { loadStateDict, LoadError } from './model/load';
+export type { TorchVariants } from './model/torch-variants';
+export { withTorchVariants, torchVariantsOf } from './model/torch-variants';
 export type { TrainingProgress } from './train/resume';
 export { saveTrainingCheckpoint, loadTrainingCheckpoint } from './train/resume';
 export type { Selector } from './freeze/selector';

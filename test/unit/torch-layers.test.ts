@@ -20,6 +20,7 @@ import {
 import { toHost } from '../../lib/model/state-dict-of';
 import type { StateDict } from '../../lib/statedict/tensor';
 import { PYTHON, requireTorch } from '../helpers/torch';
+import { tfjsRoundTrip } from '../helpers/zoo';
 
 requireTorch();
 
@@ -271,24 +272,13 @@ test('torchStochasticDepth: in training each sample is dropped or scaled by 1/(1
   });
 });
 
-/** model.save to memory, then tf.loadLayersModel: the zoo's own layer classes and initializer must deserialise. */
-async function roundTrip(model: tf.LayersModel): Promise<tf.LayersModel> {
-  let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    saved = artifacts;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
-  assert.ok(saved, 'model.save handed nothing to the handler');
-  return tf.loadLayersModel(tf.io.fromMemory(saved));
-}
-
 test('zoo models round-trip through model.save and tf.loadLayersModel: same PyTorch keys, same weights, same outputs', async () => {
   const models = [
     mobilenetV3Small({ inputShape: [32, 32, 3], numClasses: 5 }),
     efficientnet({ widthMult: 0.25, depthMult: 0.5, inputShape: [32, 32, 3], numClasses: 3, name: 'tiny_efficientnet' }),
   ];
   for (const model of models) {
-    const back = await roundTrip(model);
+    const back = await tfjsRoundTrip(model);
     const classes = new Set(back.layers.map((l) => l.getClassName()));
     for (const cls of ['TorchConv2D', 'TorchBatchNorm', 'TorchActivation', 'AdaptiveAvgPool2D', 'TorchFlatten']) assert.ok(classes.has(cls), `${model.name}: ${cls} after loading`);
     if (model.name === 'tiny_efficientnet') assert.ok(classes.has('StochasticDepth'));
