@@ -11,9 +11,9 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import {
   ADDED_WASM_KERNELS, REPLACED_WASM_KERNELS, registerWasmTrainingKernels, unregisterWasmTrainingKernels,
-} from '../../lib/backend/wasm-kernels';
-import { loadWasmBackend } from '../../lib/backend/wasm';
-import { lazyCounts } from '../../lib/backend/wasm-lazy';
+} from '../../lib/backend/wasm/kernels';
+import { loadWasmBackend } from '../../lib/backend/wasm/load';
+import { lazyCounts } from '../../lib/backend/wasm/lazy';
 
 tf.env().set('PROD', true); // no "Hi there" banner, no NaN checks
 

@@ -1,6 +1,6 @@
 /**
  * A small writer of WebAssembly binaries, for loops that run on the wasm backend's own memory
- * (lib/backend/wasm-loops.ts). JavaScript's typed-array loops pay a mispredicted branch for
+ * (lib/backend/wasm/loops.ts). JavaScript's typed-array loops pay a mispredicted branch for
  * every data-dependent comparison and use no SIMD; the same loops as WebAssembly are branch-free
  * (select, bitselect) and four lanes wide.
  *

@@ -9,7 +9,7 @@
  * heap, as `typedArrayFromHeap(...).byteOffset` gives it.
  */
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { I, buildModule, forRange, seq, type Code, type ValType, type WasmFunction } from './wasm-binary';
+import { I, buildModule, forRange, seq, type Code, type ValType, type WasmFunction } from './binary';
 
 /** A function whose parameters are i32s and whose locals are named. */
 function fn(name: string, params: string[], locals: Record<string, ValType>, body: (v: Record<string, number>) => Code): WasmFunction {

@@ -16,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { installPatch, PATCHES } from '../../patches';
 
 type TensorInfo = tf.TensorInfo;
 type DataId = TensorInfo['dataId'];
@@ -29,7 +30,6 @@ interface Pending {
 }
 
 const pending = new Map<DataId, Pending>();
-const hooked = new WeakSet<object>();
 
 /** Counts since the process started (for tests and profiling): outputs deferred, computed, dropped unused. */
 export const lazyCounts = { deferred: 0, computed: 0, dropped: 0 };
@@ -58,41 +58,27 @@ function settleInputs(inputs: unknown): void {
   }
 }
 
-/** Installs, once per engine and per backend, the hooks that compute a pending tensor on first use. */
-function hook(backend: BackendWasm): void {
-  const engine = tf.engine();
-  if (!hooked.has(engine)) {
-    hooked.add(engine);
-    const runKernel = engine.runKernel.bind(engine);
-    engine.runKernel = ((kernelName: string, inputs: tf.NamedTensorMap, attrs?: tf.NamedAttrMap) => {
-      settleInputs(inputs);
-      return runKernel(kernelName, inputs, attrs);
-    }) as typeof engine.runKernel;
-  }
-  if (!hooked.has(backend)) {
-    hooked.add(backend);
-    const readSync = backend.readSync.bind(backend);
-    backend.readSync = (dataId: DataId, start?: number, end?: number) => {
-      settle(dataId);
-      return readSync(dataId, start, end);
-    };
-    const read = backend.read.bind(backend);
-    backend.read = (dataId: DataId) => {
-      settle(dataId);
-      return read(dataId);
-    };
-    const disposeData = backend.disposeData.bind(backend);
-    backend.disposeData = (dataId: DataId, force?: boolean): boolean => {
-      const freed = disposeData(dataId, force);
+/**
+ * Installs, once per engine and per backend, the hooks that compute a pending tensor on first
+ * use (lib/patches: PATCHES.engineRunKernel and PATCHES.wasmBackendData). False when they are
+ * skipped (a TF.js version they were not checked against): kernels then run at once.
+ */
+function hook(backend: BackendWasm): boolean {
+  const engine = installPatch(PATCHES.engineRunKernel, tf.engine(), (_kernelName, inputs) => settleInputs(inputs));
+  const data = installPatch(PATCHES.wasmBackendData, backend, {
+    beforeRead: settle,
+    afterDispose(dataId, freed) {
       const entry = freed ? pending.get(dataId) : undefined;
-      if (entry !== undefined) {
-        pending.delete(dataId);
-        entry.release();
-        lazyCounts.dropped++;
-      }
-      return freed;
-    };
-  }
+      if (entry === undefined) return;
+      pending.delete(dataId);
+      entry.release();
+      lazyCounts.dropped++;
+    },
+  });
+  if (engine != null && data != null) return true;
+  engine?.undo();
+  data?.undo();
+  return false;
 }
 
 /**
@@ -108,8 +94,7 @@ export function lazyKernel(
   return (args) => {
     const { backend } = args;
     const shape = outputShape(args);
-    if (shape === null) return kernel(args);
-    hook(backend);
+    if (shape === null || !hook(backend)) return kernel(args);
     const inputs = Object.values(args.inputs).filter((t): t is TensorInfo => t != null);
     for (const t of inputs) settle(t.dataId);
     const out = backend.makeOutput(shape, 'float32');
