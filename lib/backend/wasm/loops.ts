@@ -1,5 +1,5 @@
 /**
- * WebAssembly loops over the wasm backend's memory, for the kernels of wasm-kernels.ts whose
+ * WebAssembly loops over the wasm backend's memory, for the kernels of kernels/ whose
  * work is data movement rather than arithmetic XNNPACK could do: the max-pool gradient, the
  * scatter-add that turns a matrix product into a convolution's input gradient (col2im), the
  * patch matrix of a one-channel image (im2col) and column sums (bias gradients).

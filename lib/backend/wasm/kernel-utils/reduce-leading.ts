@@ -31,7 +31,7 @@ export function reduceLeading(kind: 'Sum' | 'Mean') {
     const outShape = attrs.keepDims === true ? [...Array(k).fill(1), ...kept] : kept;
     const out = backend.makeOutput(outShape, 'float32');
     // Blocks of whole rows and an even number of floats summed by a SIMD loop into float64
-    // partial sums (wasm-loops.ts), folded into the columns here with the rows left over.
+    // partial sums (../loops.ts), folded into the columns here with the rows left over.
     const period = cols % 2 === 0 ? cols : 2 * cols;
     const blocks = Math.floor((rows * cols) / period);
     const scratch = backend.makeOutput([2 * period], 'float32');

@@ -132,7 +132,7 @@ function preferMatMul(info: tf.backend_util.Conv2DInfo): boolean {
 /**
  * dx as cols = dy [N * OH * OW, Co] x filter^T [Co, kh * kw * Ci] (XNNPACK), then each row of
  * cols (one output pixel's patch of input gradients) added into dx at its window (col2im, a
- * SIMD loop in wasm-loops.ts).
+ * SIMD loop in ../loops.ts).
  */
 function conv2DBackpropInputByMatMul(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
