@@ -14,6 +14,7 @@ import {
 } from '../../lib/backend/wasm/kernels';
 import { loadWasmBackend } from '../../lib/backend/wasm/load';
 import { lazyCounts } from '../../lib/backend/wasm/lazy';
+import { foldStats } from '../../lib/backend/wasm/kernel-utils/fused-conv';
 
 tf.env().set('PROD', true); // no "Hi there" banner, no NaN checks
 
@@ -483,6 +484,114 @@ test('a lazy gradient is computed when a kernel uses it, and from its inputs eve
   const dy = tf.zeros(dyShape);
   assert.throws(() => tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.zeros([n, h, w, ci + 1]), dy }, { filterShape, strides, pad: 'bogus', dataFormat: 'NHWC' }));
   dy.dispose();
+});
+
+type Chain = { depthwise: boolean; bias: boolean; norm: boolean; act: 'none' | 'relu' | 'relu6' | 'clip'; strides: number; pad: Pad };
+
+/** conv (or depthwise conv) [+ bias] [→ BatchNorm] [→ activation] on seeded tensors, run `times` times on a backend. */
+async function chainOn(backend: string, c: Chain, times: number): Promise<Float32Array[]> {
+  assert.ok(await tf.setBackend(backend));
+  const ci = 3, m = 2, co = c.depthwise ? ci * m : 5;
+  const t = (shape: number[], seed: number, shift = 0): tf.Tensor => tf.tensor(Float32Array.from(values({ shape, seed }, 0), (v) => v + shift), shape);
+  const x = t([2, 9, 8, ci], 1) as tf.Tensor4D;
+  const filter = t(c.depthwise ? [3, 3, ci, m] : [3, 3, ci, co], 2) as tf.Tensor4D;
+  const bias = c.bias ? t([co], 3) as tf.Tensor1D : undefined;
+  const [mean, variance, offset, scale] = [t([co], 4), t([co], 5, 1.5), t([co], 6), t([co], 7)];
+  const outs: Float32Array[] = [];
+  for (let i = 0; i < times; i++) {
+    const y = tf.tidy(() => {
+      const args = { x, filter, bias, strides: c.strides, pad: c.pad as 'same' };
+      let h: tf.Tensor = c.depthwise ? tf.fused.depthwiseConv2d(args) : (bias ? tf.fused.conv2d(args) : tf.conv2d(x, filter, c.strides, c.pad as 'same'));
+      if (c.norm) h = tf.batchNorm(h, mean, variance, offset, scale, 1e-5);
+      if (c.act === 'relu') h = tf.relu(h);
+      if (c.act === 'relu6') h = tf.relu6(h);
+      if (c.act === 'clip') h = tf.clipByValue(tf.relu(h), 0, 6);
+      return h;
+    });
+    outs.push((y.dataSync() as Float32Array).slice());
+    y.dispose();
+  }
+  tf.dispose([x, filter, mean, variance, offset, scale, ...(bias ? [bias] : [])]);
+  return outs;
+}
+
+test('conv → BatchNorm → ReLU/ReLU6 chains are one convolution on wasm, with cpu results', async () => {
+  const explicit: Pad = [[0, 0], [1, 1], [2, 2], [0, 0]];
+  const cases: Chain[] = [
+    { depthwise: false, bias: false, norm: true, act: 'relu', strides: 1, pad: explicit },
+    { depthwise: false, bias: true, norm: true, act: 'relu6', strides: 2, pad: 'same' },
+    { depthwise: false, bias: false, norm: true, act: 'none', strides: 2, pad: 'valid' },
+    { depthwise: false, bias: true, norm: false, act: 'relu', strides: 1, pad: 'same' },
+    { depthwise: true, bias: false, norm: true, act: 'clip', strides: 2, pad: explicit },
+    { depthwise: true, bias: true, norm: true, act: 'relu', strides: 1, pad: 'valid' },
+  ];
+  await wasmReady();
+  for (const c of cases) {
+    const want = (await chainOn('cpu', c, 1))[0];
+    const before = { ...lazyCounts };
+    const folds = foldStats().folds;
+    const got = await chainOn('wasm', c, 3);
+    got.forEach((g, i) => close(`${JSON.stringify(c)} call ${i + 1}`, { shape: [g.length], dtype: 'float32', data: g }, { shape: [want.length], dtype: 'float32', data: want }));
+    // One convolution computed per call; the steps it absorbed (BatchNorm, activation) were never computed.
+    const steps = 1 + (c.norm ? 1 : 0) + (c.act === 'none' ? 0 : c.act === 'clip' ? 2 : 1);
+    assert.equal(lazyCounts.computed - before.computed, 3, `${JSON.stringify(c)}: one computation a call`);
+    assert.equal(lazyCounts.deferred - before.deferred, 3 * steps, JSON.stringify(c));
+    assert.equal(foldStats().folds, folds, 'folded weights are freed with the filter and statistics they came from');
+  }
+});
+
+test('a conv + BatchNorm + ReLU network predicts as on cpu, twice, and trains with cpu gradients (ReLU kept apart under the tape)', async () => {
+  const build = (): tf.LayersModel => tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [10, 10, 3], filters: 6, kernelSize: 3, padding: 'same', useBias: false }),
+      tf.layers.batchNormalization({ epsilon: 1e-5 }),
+      tf.layers.reLU(),
+      tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', useBias: false }),
+      tf.layers.batchNormalization({ epsilon: 1e-5 }),
+      tf.layers.reLU({ maxValue: 6 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 3 }),
+    ],
+  });
+  const predictOn = async (backend: string, times: number): Promise<Float32Array[]> => {
+    assert.ok(await tf.setBackend(backend));
+    const model = build();
+    const r = rng(9);
+    for (const w of model.weights) {
+      const n = w.shape.reduce((p: number, d) => p * (d ?? 1), 1);
+      const positive = /gamma|moving_variance/.test(w.name);
+      tf.tidy(() => w.write(tf.tensor(Float32Array.from({ length: n }, () => (positive ? 0.5 + r() : r() - 0.5)), w.shape as number[])));
+    }
+    const x = tf.tensor(values({ shape: [4, 10, 10, 3] }, 2), [4, 10, 10, 3]);
+    const outs: Float32Array[] = [];
+    for (let i = 0; i < times; i++) {
+      const y = model.predict(x) as tf.Tensor;
+      outs.push((y.dataSync() as Float32Array).slice());
+      y.dispose();
+    }
+    if (backend === 'wasm') assert.equal(foldStats().folds, 2, 'both BatchNorms folded into their convolutions');
+    x.dispose();
+    model.dispose();
+    return outs;
+  };
+  await wasmReady();
+  const buffers = tf.memory().numDataBuffers;
+  const ids = tf.backend().numDataIds();
+  const want = (await predictOn('cpu', 1))[0];
+  const got = await predictOn('wasm', 3);
+  got.forEach((g, i) => close(`predict ${i + 1}`, { shape: [g.length], dtype: 'float32', data: g }, { shape: [want.length], dtype: 'float32', data: want }));
+  assert.ok(await tf.setBackend('wasm'));
+  assert.equal(tf.memory().numDataBuffers, buffers, 'no tensor outlives the model');
+  assert.equal(tf.backend().numDataIds(), ids, 'no folded weights outlive the model');
+  // BatchNorm in inference mode under a tape (a frozen BatchNorm), convolutions trainable: nothing fused.
+  const deferred = lazyCounts.deferred;
+  await sameGrads('conv-bn-relu', () => {
+    const m = build();
+    m.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l) => { l.trainable = false; });
+    return m;
+  }, [4, 10, 10, 3], 3);
+  assert.equal(foldStats().folds, 0);
+  assert.ok(lazyCounts.deferred - deferred <= 4, 'under the tape only gradients are deferred, not the forward convolutions');
 });
 
 /** A conv net's gradients on seeded data, as a function body of (tf, rng): run here and in a child process. */

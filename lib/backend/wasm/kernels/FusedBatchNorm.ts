@@ -1,5 +1,11 @@
-/** FusedBatchNorm (inference-style) as two row-wise ops (the backend's kernel: 4 ns an element). */
+/**
+ * FusedBatchNorm (inference-style): folded into a pending convolution's weights outside gradient
+ * recording (../kernel-utils/fused-conv.ts), else two row-wise ops (the backend's kernel: 4 ns
+ * an element).
+ */
 import * as tf from '@tensorflow/tfjs';
+import { settle } from '../lazy';
+import { convRecipeOf, deferConv, normFits, recording, type NormStep } from '../kernel-utils/fused-conv';
 import { rowsOp } from '../kernel-utils/row-ops';
 import { BACKEND, free, heap, kernelFunc, type KernelArgs, type TensorInfo } from '../kernel-utils/util';
 
@@ -10,6 +16,16 @@ import { BACKEND, free, heap, kernelFunc, type KernelArgs, type TensorInfo } fro
 function fusedBatchNorm(args: KernelArgs): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x, mean, variance, offset, scale } = inputs;
+  const recipe = convRecipeOf(x.dataId);
+  if (recipe) {
+    const step: NormStep = { mean, variance, offset, scale, eps: (attrs.varianceEpsilon as number | undefined) ?? 0.001 };
+    const channels = recipe.info.outChannels;
+    if (!recording() && recipe.activation === 'linear' && x.shape[x.shape.length - 1] === channels && normFits(step, channels)) {
+      const out = deferConv(backend, { ...recipe, norms: [...recipe.norms, step] }, x.shape);
+      if (out) return out;
+    }
+    settle(x.dataId);
+  }
   const rank = x.shape.length;
   const c = rank > 0 ? x.shape[rank - 1] : 0;
   const size = (t: TensorInfo | undefined): number => (t == null ? c : t.shape.reduce((p, d) => p * d, 1));

@@ -19,26 +19,38 @@
 import * as tf from '@tensorflow/tfjs';
 import { installPatch, PATCHES, type KernelSet, type PatchHandle } from '../../../patches';
 import { BACKEND, useOriginalKernels } from '../kernel-utils/util';
+import { allowPendingInput, settleAll } from '../lazy';
 import { addConfig } from './Add';
 import { batchMatMulConfig } from './BatchMatMul';
+import { clipByValueConfig } from './ClipByValue';
+import { conv2DConfig } from './Conv2D';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter';
 import { conv2DBackpropInputConfig } from './Conv2DBackpropInput';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './DepthwiseConv2dNativeBackpropFilter';
 import { depthwiseConv2dNativeBackpropInputConfig } from './DepthwiseConv2dNativeBackpropInput';
+import { depthwiseConv2dNativeConfig } from './DepthwiseConv2dNative';
 import { fusedBatchNormConfig } from './FusedBatchNorm';
+import { fusedConv2DConfig } from './FusedConv2D';
+import { fusedDepthwiseConv2DConfig } from './FusedDepthwiseConv2D';
 import { identityConfig } from './Identity';
 import { maxPoolGradConfig } from './MaxPoolGrad';
 import { meanConfig } from './Mean';
 import { multiplyConfig } from './Multiply';
 import { realDivConfig } from './RealDiv';
+import { reluConfig } from './Relu';
+import { relu6Config } from './Relu6';
 import { sliceConfig } from './Slice';
 import { subConfig } from './Sub';
 import { sumConfig } from './Sum';
 import { tileConfig } from './Tile';
 import { unsortedSegmentSumConfig } from './UnsortedSegmentSum';
 
-/** The registration table: 'add' where the backend has no such kernel, 'replace' where it has a slower or wrong one. */
-const KERNELS: Array<{ config: tf.KernelConfig; mode: 'add' | 'replace' }> = [
+/**
+ * The registration table: 'add' where the backend has no such kernel, 'replace' where it has a
+ * slower or wrong one; `pending`: the input the kernel may receive still pending, to fold it in
+ * (../lazy.ts).
+ */
+const KERNELS: Array<{ config: tf.KernelConfig; mode: 'add' | 'replace'; pending?: string }> = [
   { config: conv2DBackpropFilterConfig, mode: 'add' },
   { config: depthwiseConv2dNativeBackpropInputConfig, mode: 'add' },
   { config: depthwiseConv2dNativeBackpropFilterConfig, mode: 'add' },
@@ -54,8 +66,15 @@ const KERNELS: Array<{ config: tf.KernelConfig; mode: 'add' | 'replace' }> = [
   { config: subConfig, mode: 'replace' },
   { config: multiplyConfig, mode: 'replace' },
   { config: realDivConfig, mode: 'replace' },
-  { config: fusedBatchNormConfig, mode: 'replace' },
-  { config: identityConfig, mode: 'replace' },
+  { config: fusedBatchNormConfig, mode: 'replace', pending: 'x' },
+  { config: identityConfig, mode: 'replace', pending: 'x' },
+  { config: conv2DConfig, mode: 'replace' },
+  { config: fusedConv2DConfig, mode: 'replace' },
+  { config: depthwiseConv2dNativeConfig, mode: 'replace' },
+  { config: fusedDepthwiseConv2DConfig, mode: 'replace' },
+  { config: reluConfig, mode: 'replace', pending: 'x' },
+  { config: relu6Config, mode: 'replace', pending: 'x' },
+  { config: clipByValueConfig, mode: 'replace', pending: 'x' },
 ];
 
 /** The kernels tsfreeze adds to the wasm backend, which has none of them. */
@@ -98,6 +117,9 @@ export function registerWasmTrainingKernels(options: WasmKernelOptions = {}): Wa
   const handle = installPatch(PATCHES.wasmKernels, tf, set);
   if (handle == null) return { added: [], replaced: [] };
   useOriginalKernels(set.originals);
+  for (const k of KERNELS) if (k.pending && set.replaced.includes(k.config.kernelName)) allowPendingInput(k.config.kernelName, k.pending);
+  // The backend's Reshape only shares the input's memory (ops such as batchNorm reshape their result).
+  if (set.replaced.length) allowPendingInput('Reshape', 'x');
   registered = { handle, set };
   return { added: [...set.added], replaced: [...set.replaced] };
 }
@@ -105,6 +127,10 @@ export function registerWasmTrainingKernels(options: WasmKernelOptions = {}): Wa
 /** Undoes registerWasmTrainingKernels (for comparisons and tests): restores the backend's own kernels. */
 export function unregisterWasmTrainingKernels(): void {
   if (!registered) return;
+  // The backend's own kernels know nothing of pending tensors.
+  settleAll();
+  for (const k of KERNELS) if (k.pending) allowPendingInput(k.config.kernelName, null);
+  allowPendingInput('Reshape', null);
   registered.handle.undo();
   useOriginalKernels(new Map());
   registered = null;
