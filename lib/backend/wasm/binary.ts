@@ -6,7 +6,7 @@
  *
  * A function is written as a flat list of instruction bytes built by the helpers below; the
  * module imports one memory (`env.memory`) and exports its functions by name. Only what the
- * loops use is here: i32/f32 scalars, v128 (SIMD), blocks, loops, branches, memory.fill.
+ * loops use is here: i32/f32 scalars, v128 (SIMD, shuffles), blocks, loops, branches, memory.fill.
  */
 
 export type Code = number[];
@@ -86,6 +86,8 @@ export const I = {
     [a, b, c, d].forEach((v, i) => view.setInt32(4 * i, v, true));
     return [...simd(0x0c), ...bytes];
   },
+  /** i8x16.shuffle of two v128s picking four 32-bit lanes (0-3: the first operand, 4-7: the second). */
+  shuffle32: (a: number, b: number, c: number, d: number): Code => [...simd(0x0d), ...[a, b, c, d].flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])],
   i32x4splat: simd(0x11), f32x4splat: simd(0x13),
   i32x4lane: (lane: number): Code => [...simd(0x1b), lane],
   f32x4lane: (lane: number): Code => [...simd(0x1f), lane],
