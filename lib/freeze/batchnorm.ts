@@ -7,12 +7,13 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { installPatch, PATCHES, type PatchHandle } from '../patches';
+import { layerForm } from '../model/torch-layout';
 
 const patched = new WeakMap<tf.layers.Layer, PatchHandle>();
 
-/** Whether `layer` is a TF.js BatchNormalization layer. */
+/** Whether `layer` keeps running statistics (TF.js's BatchNormalization, tsfreeze's TorchBatchNorm: lib/model/torch-layout.ts says). */
 export function isBatchNorm(layer: tf.layers.Layer): boolean {
-  return layer.getClassName() === 'BatchNormalization';
+  return Object.values(layerForm(layer.getClassName())?.weights ?? {}).some((w) => w.statistic);
 }
 
 /** Whether `layer` is patched to run in inference mode (frozen statistics). */
@@ -22,7 +23,7 @@ export function isBatchNormFrozen(layer: tf.layers.Layer): boolean {
 
 /** Makes a BatchNorm layer normalise with its moving statistics and stop updating them, even when training. */
 export function freezeBatchNorm(layer: tf.layers.Layer): boolean {
-  if (!isBatchNorm(layer)) throw new Error(`freezeBatchNorm: layer '${layer.name}' is a ${layer.getClassName()}, not a BatchNormalization`);
+  if (!isBatchNorm(layer)) throw new Error(`freezeBatchNorm: layer '${layer.name}' is a ${layer.getClassName()}, not a batch normalisation layer`);
   if (patched.has(layer)) return false;
   const handle = installPatch(PATCHES.batchNormCall, layer);
   if (handle == null) throw new Error(`freezeBatchNorm: cannot patch layer '${layer.name}'`);
