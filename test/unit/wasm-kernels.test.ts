@@ -243,6 +243,21 @@ test('Tile matches cpu for float32, int32 and bool, ranks 1 to 5', async () => {
   }
 });
 
+test('Transpose matches cpu: weight layouts, matrices, batches, size-1 axes, int32, and permutations left to the backend', async () => {
+  const cases: [number[], number[], 'float32' | 'int32'][] = [
+    [[13, 7, 3, 5], [2, 3, 1, 0], 'float32'], // PyTorch conv weight → TF.js
+    [[3, 5, 7, 13], [3, 2, 0, 1], 'float32'], // and back
+    [[37, 41], [1, 0], 'int32'],
+    [[6, 11, 17], [0, 2, 1], 'float32'], // batched matrices
+    [[4, 1, 9, 1, 10], [4, 3, 2, 1, 0], 'float32'], // size-1 axes
+    [[5, 6, 7, 9], [1, 2, 0, 3], 'float32'], // no SIMD plan: the backend's own
+    [[3, 4], [1, 0], 'float32'], // small: the backend's own
+  ];
+  for (const [shape, perm, dtype] of cases) {
+    await check(`transpose ${JSON.stringify([shape, perm, dtype])}`, 'Transpose', { x: { shape, dtype } }, { perm }, 0);
+  }
+});
+
 test('Slice matches cpu: contiguous and strided, ranks 1 to 5, size -1, int32 and bool', async () => {
   const cases: [number[], number[], number[], 'float32' | 'int32' | 'bool'][] = [
     [[10], [3], [4], 'float32'],

@@ -2,7 +2,8 @@
  * WebAssembly loops over the wasm backend's memory, for the kernels of kernels/ whose
  * work is data movement rather than arithmetic XNNPACK could do: the max-pool gradient, the
  * scatter-add that turns a matrix product into a convolution's input gradient (col2im), the
- * patch matrix of a one-channel image (im2col) and column sums (bias gradients).
+ * patch matrix of a one-channel image (im2col), column sums (bias gradients) and the transposes
+ * of transpose-loop.ts.
  *
  * The module is built once per backend (it imports that backend's memory) and compiled
  * synchronously (it is a few hundred bytes). Every pointer is a byte offset into the backend's
@@ -10,6 +11,7 @@
  */
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { I, buildModule, forRange, seq, type Code, type ValType, type WasmFunction } from './binary';
+import { transposeOIT } from './transpose-loop';
 
 /** A function whose parameters are i32s and whose locals are named. */
 function fn(name: string, params: string[], locals: Record<string, ValType>, body: (v: Record<string, number>) => Code): WasmFunction {
@@ -224,6 +226,8 @@ export interface WasmLoops {
     kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
   sumBlocks(x: number, acc: number, blocks: number, period: number): void;
   im2colT1(x: number, colsT: number, n: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, top: number, left: number): void;
+  /** dst[t, i, o] = src[o, i, t] (32-bit values; transpose-loop.ts). */
+  transposeOIT(src: number, dst: number, o: number, i: number, t: number): void;
 }
 
 /** The part of the WebAssembly API used here (the project's TypeScript lib has no WebAssembly types). */
@@ -251,7 +255,7 @@ export function wasmLoops(backend: BackendWasm): WasmLoops {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
   let compiledModule = compiled.get(shared);
   if (!compiledModule) {
-    compiledModule = new WA.Module(buildModule([maxPoolGrad, col2im, sumBlocks, im2colT1], shared));
+    compiledModule = new WA.Module(buildModule([maxPoolGrad, col2im, sumBlocks, im2colT1, transposeOIT], shared));
     compiled.set(shared, compiledModule);
   }
   loops = new WA.Instance(compiledModule, { env: { memory } }).exports as WasmLoops;

@@ -81,6 +81,38 @@ export const transposeOIT = fn('transposeOIT', ['src', 'dst', 'o', 'i', 't'], {
   );
 });
 
+// ---- which permutations transposeOIT does ----
+
+/** A permutation with adjacent kept-together input axes merged: new dims and perm. */
+export function mergeAxes(shape: readonly number[], perm: readonly number[]): { dims: number[]; perm: number[] } {
+  // Runs of output positions whose input axes are consecutive, in output order.
+  const runs: number[][] = [];
+  for (const axis of perm) {
+    const last = runs[runs.length - 1];
+    if (last && last[last.length - 1] + 1 === axis) last.push(axis);
+    else runs.push([axis]);
+  }
+  const byInput = [...runs].sort((a, b) => a[0] - b[0]);
+  const dims = byInput.map((run) => run.reduce((p, a) => p * shape[a], 1));
+  return { dims, perm: runs.map((run) => byInput.indexOf(run)) };
+}
+
+/** The (batch, O, I, T) of a permutation transposeOIT can do, or null. */
+export function oitPlan(shape: readonly number[], perm: readonly number[]): { batch: number; o: number; i: number; t: number } | null {
+  // Axes of size 1 go first: they move nothing, and would split runs.
+  const kept = shape.map((_, a) => a).filter((a) => shape[a] !== 1);
+  const renumber = new Map(kept.map((a, k) => [a, k]));
+  const { dims, perm: p } = mergeAxes(kept.map((a) => shape[a]), perm.filter((a) => shape[a] !== 1).map((a) => renumber.get(a)!));
+  let lead = 0;
+  while (lead < p.length && p[lead] === lead) lead++;
+  const rest = p.slice(lead).map((a) => a - lead);
+  const batch = dims.slice(0, lead).reduce((a, b) => a * b, 1);
+  const d = dims.slice(lead);
+  if (rest.length === 2 && rest[0] === 1 && rest[1] === 0) return { batch, o: d[0], i: 1, t: d[1] };
+  if (rest.length === 3 && rest[0] === 2 && rest[1] === 1 && rest[2] === 0) return { batch, o: d[0], i: d[1], t: d[2] };
+  return null;
+}
+
 /** The part of the WebAssembly API used here (the project's TypeScript lib has no WebAssembly types). */
 interface WebAssemblyApi {
   Memory: new (descriptor: { initial: number; maximum?: number }) => { buffer: ArrayBuffer; grow(pages: number): number };

@@ -6,14 +6,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { BACKEND, call, free, kernelFunc, type KernelArgs, type TensorInfo } from '../kernel-utils/util';
+import { BACKEND, free, kernelFunc, type KernelArgs, type TensorInfo } from '../kernel-utils/util';
+import { transpose } from './Transpose';
 
 function swapLastTwo(backend: BackendWasm, x: TensorInfo): TensorInfo {
   const rank = x.shape.length;
   const perm = x.shape.map((_, i) => i);
   perm[rank - 2] = rank - 1;
   perm[rank - 1] = rank - 2;
-  return call(backend, 'Transpose', { x }, { perm });
+  return transpose({ inputs: { x }, backend, attrs: { perm } });
 }
 
 /**

@@ -12,6 +12,7 @@ import { lazyKernel } from '../lazy';
 import { wasmLoops } from '../loops';
 import { gradientShape, MAX_PATCH_FLOATS } from '../kernel-utils/conv-geometry';
 import { BACKEND, call, free, kernelFunc, ptr, requireFloat32, requireNHWC, type KernelArgs, type Pad, type Rounding, type Shape4, type TensorInfo } from '../kernel-utils/util';
+import { transpose } from './Transpose';
 
 function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const { inputs, backend, attrs } = args;
@@ -45,8 +46,8 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
   const bottom = kh + (oh - 1) * sh - h - top;
   const right = kw + (ow - 1) * sw - w - left;
 
-  const xT = call(backend, 'Transpose', { x }, { perm: [3, 1, 2, 0] });
-  const dyT = call(backend, 'Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
+  const xT = transpose({ inputs: { x }, backend, attrs: { perm: [3, 1, 2, 0] } });
+  const dyT = transpose({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } });
   let conv = call(backend, 'Conv2D', { x: xT, filter: dyT }, {
     strides: [1, 1], dilations: [sh, sw], dataFormat: 'NHWC',
     pad: [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]],
@@ -57,7 +58,7 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
     free(backend, conv);
     conv = sliced;
   }
-  const out = call(backend, 'Transpose', { x: conv }, { perm: [1, 2, 0, 3] });
+  const out = transpose({ inputs: { x: conv }, backend, attrs: { perm: [1, 2, 0, 3] } });
   free(backend, conv);
   return out;
 }

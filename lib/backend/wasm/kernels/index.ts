@@ -43,6 +43,7 @@ import { sliceConfig } from './Slice';
 import { subConfig } from './Sub';
 import { sumConfig } from './Sum';
 import { tileConfig } from './Tile';
+import { transposeConfig } from './Transpose';
 import { unsortedSegmentSumConfig } from './UnsortedSegmentSum';
 
 /**
@@ -75,6 +76,7 @@ const KERNELS: Array<{ config: tf.KernelConfig; mode: 'add' | 'replace'; pending
   { config: reluConfig, mode: 'replace', pending: 'x' },
   { config: relu6Config, mode: 'replace', pending: 'x' },
   { config: clipByValueConfig, mode: 'replace', pending: 'x' },
+  { config: transposeConfig, mode: 'replace' },
 ];
 
 /** The kernels tsfreeze adds to the wasm backend, which has none of them. */
