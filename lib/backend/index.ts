@@ -7,3 +7,4 @@ export { isSoftwareAdapter, describeAdapter } from './webgpu-adapter';
 export type { WasmKernelOptions, WasmKernelReport } from './wasm/kernels';
 export { registerWasmTrainingKernels, ADDED_WASM_KERNELS, REPLACED_WASM_KERNELS } from './wasm/kernels';
 export { loadWasmBackend } from './wasm/load';
+export { permutedTensor } from './permuted-tensor';

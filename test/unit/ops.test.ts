@@ -69,3 +69,31 @@ test('permute of 32-bit values takes the SIMD path for every weight layout, bit 
   }
   assert.equal(oitPlan([2, 3, 4, 5], [1, 3, 0, 2]), null, 'other permutations take the general loop');
 });
+
+test('permutedTensor gives permute\'s values exactly on wasm (transposed there) and on cpu, and never shares the source\'s memory', async () => {
+  const { permutedTensor } = await import('../../lib/backend/permuted-tensor');
+  const { loadWasmBackend } = await import('../../lib/backend/wasm/load');
+  loadWasmBackend();
+  const cases: Array<[number[], number[], 'float32' | 'float16' | 'int32']> = [
+    [[13, 7, 3, 5], [2, 3, 1, 0], 'float32'], [[37, 41], [1, 0], 'int32'], [[5, 6, 7, 9], [1, 2, 0, 3], 'float32'], [[6, 2, 3, 3], [2, 3, 0, 1], 'float16'],
+  ];
+  for (const backend of ['wasm', 'cpu']) {
+    assert.ok(await tf.setBackend(backend));
+    for (const [shape, perm, dtype] of cases) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const data = dtype === 'int32' ? Int32Array.from({ length: n }, (_, i) => i * 7 - 100)
+        : dtype === 'float16' ? Uint16Array.from({ length: n }, (_, i) => 0x3c00 + i) : Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+      const t: HostTensor = { dtype, shape, data };
+      const want = permute(t, perm);
+      const got = permutedTensor(t, perm, dtype === 'int32' ? 'int32' : 'float32');
+      assert.deepEqual(got.shape, want.shape);
+      const wantValues = dtype === 'float16' ? Array.from(want.data as Uint16Array, (h) => 1 + (h - 0x3c00) / 1024) : Array.from(want.data as Float32Array);
+      assert.deepEqual(Array.from(got.dataSync()), wantValues, `${backend} [${shape}] by [${perm}]`);
+      if (dtype === 'float32') {
+        (data as Float32Array).fill(0);
+        assert.deepEqual(Array.from(got.dataSync()), wantValues, `${backend}: the tensor kept its own copy`);
+      }
+      got.dispose();
+    }
+  }
+});
