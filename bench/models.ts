@@ -16,7 +16,9 @@
  *
  *   npm run bench:models
  *   npm run bench:models -- --models resnet18 --configs auto,nofuse --reps 5 --batch 16
- * Other flags: --no-torch, --python PATH.
+ * Other flags: --no-torch, --python PATH, --profile (each configuration prints what one forward
+ * pass spends per kernel, from tf.profile; the fused convolutions, computed when their output is
+ * first used, are counted apart).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -25,6 +27,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setBackend, type BackendName } from '../lib/backend';
 import { foldStats, setConvFusion } from '../lib/backend/wasm/kernel-utils/fused-conv';
+import { lazyCounts } from '../lib/backend/wasm/lazy';
 import { readCheckpoint } from '../lib/formats/read';
 import { loadStateDict } from '../lib/model/load';
 import * as zoo from '../lib/models';
@@ -110,8 +113,8 @@ interface Measured {
   forwardMs: number;
   forwardMinMs: number;
   forwards: number;
-  /** Largest |tsfreeze − PyTorch| over the outputs (NaN without PyTorch). */
-  maxDiff: number;
+  /** Largest |tsfreeze − PyTorch| over the outputs (NaN, null once through JSON, without PyTorch). */
+  maxDiff: number | null;
   maxAbs: number;
   tensorPeakMiB: number;
   foldedMiB: number;
@@ -153,7 +156,29 @@ async function child(model: ModelName, config: Config, dir: string, batch: numbe
     out = await forward();
     times.push(performance.now() - t0);
   }
-  const peak = (await tf.profile(() => forward())).peakBytes;
+  const lazyBefore = { ...lazyCounts };
+  const profile = await tf.profile(() => forward());
+  const peak = profile.peakBytes;
+  if (process.env.TSFREEZE_BENCH_PROFILE === '1') {
+    const by = new Map<string, { ms: number; calls: number }>();
+    for (const k of profile.kernels) {
+      // tf.profile lists each op and the kernel it ran (the op's time includes the kernel's): kernels only.
+      if (k.name.endsWith('__op')) continue;
+      const e = by.get(k.name) ?? { ms: 0, calls: 0 };
+      e.ms += k.kernelTimeMs as number;
+      e.calls++;
+      by.set(k.name, e);
+    }
+    const fused = { ms: lazyCounts.ms - lazyBefore.ms, calls: lazyCounts.computed - lazyBefore.computed };
+    const total = [...by.values()].reduce((a, e) => a + e.ms, 0) + fused.ms;
+    const lines = [`  ${model} ${config}: one forward pass, ${total.toFixed(0)} ms in kernels`];
+    if (fused.calls) lines.push(`    ${'fused convolutions (pending, computed on use)'.padEnd(46)} ${fused.ms.toFixed(1).padStart(8)} ms ${String(fused.calls).padStart(4)} calls  ${(100 * fused.ms / total).toFixed(1).padStart(5)} %`);
+    for (const [name, e] of [...by].sort((a, b) => b[1].ms - a[1].ms)) {
+      if (e.ms < 0.05 * total / 100) continue;
+      lines.push(`    ${name.padEnd(46)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(4)} calls  ${(100 * e.ms / total).toFixed(1).padStart(5)} %`);
+    }
+    process.stderr.write(`${lines.join('\n')}\n`);
+  }
   let maxDiff = NaN;
   let maxAbs = 0;
   const ref = join(dir, `${model}.out`);
@@ -220,9 +245,12 @@ function writeStateDictOnly(python: string, model: ModelName, dir: string): void
   execFileSync(python, ['-c', `import torch, torchvision, sys\ntorch.manual_seed(0)\ntorch.save(getattr(torchvision.models, sys.argv[1])().state_dict(), sys.argv[2])`, model, join(dir, `${model}.pth`)]);
 }
 
+let profileKernels = false;
+
 function runChild(model: ModelName, config: Config, dir: string, batch: number, reps: number): Measured {
   const env = { ...process.env };
   if (config === 'threads2') env.TSFREEZE_WASM_THREADS = '2';
+  if (profileKernels) env.TSFREEZE_BENCH_PROFILE = '1';
   else delete env.TSFREEZE_WASM_THREADS;
   const out = execFileSync(process.execPath, [...process.execArgv, __filename, '--child', model, config, dir, String(batch), String(reps)], {
     encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env, maxBuffer: 1 << 20,
@@ -263,6 +291,7 @@ async function main(): Promise<void> {
     return;
   }
   const a = parseArgs(argv);
+  profileKernels = argv.includes('--profile');
   const dir = mkdtempSync(join(tmpdir(), 'tsfreeze-bench-models-'));
   try {
     console.log(`batch ${a.batch} × 224 × 224 × 3, eval forward: median of ${a.reps} after 2 warm-up; loadStateDict strict: median of 7; readCheckpoint: median of 5 fresh reads`);
@@ -284,7 +313,7 @@ async function main(): Promise<void> {
       if (torch) rows.push(rowOf('PyTorch', torch, ['', '', '']));
       for (const config of a.configs) {
         const m = runChild(model, config, dir, config === 'cpu' ? 1 : a.batch, config === 'cpu' ? 1 : a.reps);
-        const diff = Number.isNaN(m.maxDiff) ? '' : `${m.maxDiff.toExponential(1)} (|y| ≤ ${m.maxAbs.toPrecision(2)})`;
+        const diff = m.maxDiff == null || Number.isNaN(m.maxDiff) ? '' : `${m.maxDiff.toExponential(1)} (|y| ≤ ${m.maxAbs.toPrecision(2)})`;
         rows.push(rowOf(`${config} (${m.backend})`, m, [diff, `${m.tensorPeakMiB.toFixed(0)} MiB`, `${m.foldedMiB.toFixed(0)} MiB`]));
         if (torch) {
           rows[rows.length - 1][1] += ` (${(m.readMs / torch.readMs).toFixed(2)} ×)`;
