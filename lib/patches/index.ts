@@ -38,7 +38,7 @@ type KernelInputs = Parameters<RunKernel>[1];
 
 /** Hooks of the wasm backend's data functions (lib/backend/wasm/lazy.ts). */
 export interface WasmDataHooks {
-  /** Before a tensor's memory is read back (read, readSync). */
+  /** Before a tensor's memory is read (read, readSync, typedArrayFromHeap). */
   beforeRead(dataId: DataId): void;
   /** After disposeData; freed: whether the memory was released. */
   afterDispose(dataId: DataId, freed: boolean): void;
@@ -89,9 +89,9 @@ export const PATCHES = {
 
   /** A pending tensor is computed when read back, and its kept inputs are released when it is disposed unused. */
   wasmBackendData: {
-    id: '@tensorflow/tfjs-backend-wasm:BackendWasm.read/readSync/disposeData',
+    id: '@tensorflow/tfjs-backend-wasm:BackendWasm.read/readSync/typedArrayFromHeap/disposeData',
     package: '@tensorflow/tfjs-backend-wasm', checked: TFJS, onMismatch: 'skip', scope: 'instance', owner: 'lib/backend/wasm/lazy.ts',
-    what: 'calls hooks before a tensor of the wasm backend is read back and after one is disposed',
+    what: "calls hooks before a tensor of the wasm backend is read (read, readSync, and typedArrayFromHeap, the view of its memory that kernels and the frozen-weight guard use) and after one is disposed",
     ifSkipped: 'wasm gradient kernels run eagerly and convolutions are not fused with BatchNorm',
     apply(backend: BackendWasm, hooks: WasmDataHooks): Undo {
       const undos = [
@@ -103,6 +103,10 @@ export const PATCHES = {
           hooks.beforeRead(dataId);
           return original.call(this, dataId);
         } as BackendWasm['read'], this.id),
+        replaceProperty(backend, 'typedArrayFromHeap', (original) => function typedArrayFromHeap(this: BackendWasm, info: tf.TensorInfo) {
+          hooks.beforeRead(info.dataId);
+          return original.call(this, info);
+        } as BackendWasm['typedArrayFromHeap'], this.id),
         replaceProperty(backend, 'disposeData', (original) => function disposeData(this: BackendWasm, dataId: DataId, force?: boolean) {
           const freed = original.call(this, dataId, force);
           hooks.afterDispose(dataId, freed);

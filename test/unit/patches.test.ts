@@ -101,13 +101,14 @@ const CASES: Record<PatchName, Case> = {
   })(),
   wasmBackendData: (() => {
     const seen: string[] = [];
-    return propertyCase(PATCHES.wasmBackendData, wasmBackend, ['read', 'readSync', 'disposeData'], () => [{
+    return propertyCase(PATCHES.wasmBackendData, wasmBackend, ['read', 'readSync', 'typedArrayFromHeap', 'disposeData'], () => [{
       beforeRead: () => { seen.push('read'); }, afterDispose: (_: unknown, freed: boolean) => { seen.push(`disposed ${freed}`); },
     }], () => {
       const t = tf.ones([3]);
       t.dataSync();
+      (tf.backend() as import('@tensorflow/tfjs-backend-wasm').BackendWasm).typedArrayFromHeap(t);
       t.dispose();
-      assert.deepEqual(seen, ['read', 'disposed true']);
+      assert.deepEqual(seen, ['read', 'read', 'disposed true']);
     });
   })(),
   wasmKernels: (() => {

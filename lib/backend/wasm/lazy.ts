@@ -11,11 +11,11 @@
  *
  * A pending tensor has its memory allocated but not yet written, and keeps what it is computed
  * from alive. It is computed when first used: as the input of a kernel (`engine.runKernel`), or
- * read back (`readSync`/`read`). A tensor disposed unused is never computed, and what it kept is
- * released then. A kernel named in allowPendingInput may receive one input still pending, with
- * its recipe (pendingRecipe), to fold it into its own output; it settles it otherwise. The
- * computation calls the backend's kernel functions directly (no engine, no tape), so it may run
- * in the middle of another kernel's call without being recorded.
+ * read (`readSync`, `read`, `typedArrayFromHeap`). A tensor disposed unused is never computed,
+ * and what it kept is released then. A kernel named in allowPendingInput may receive one input
+ * still pending, with its recipe (pendingRecipe), to fold it into its own output; it settles it
+ * otherwise. The computation calls the backend's kernel functions directly (no engine, no
+ * tape), so it may run in the middle of another kernel's call without being recorded.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
