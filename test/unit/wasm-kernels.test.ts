@@ -15,6 +15,7 @@ import {
 import { loadWasmBackend } from '../../lib/backend/wasm/load';
 import { lazyCounts } from '../../lib/backend/wasm/lazy';
 import { foldStats } from '../../lib/backend/wasm/kernel-utils/fused-conv';
+import { setWinograd } from '../../lib/backend/wasm/kernel-utils/winograd';
 
 tf.env().set('PROD', true); // no "Hi there" banner, no NaN checks
 
@@ -553,6 +554,47 @@ test('conv → BatchNorm → ReLU/ReLU6 chains are one convolution on wasm, with
     assert.equal(lazyCounts.deferred - before.deferred, 3 * steps, JSON.stringify(c));
     assert.equal(foldStats().folds, folds, 'folded weights are freed with the filter and statistics they came from');
   }
+});
+
+test('3 × 3 stride-1 convolutions by Winograd F(2×2, 3×3) match cpu: odd sizes, padding 0 to 2, bias, BatchNorm, clamps; transformed filters freed with the filter', async () => {
+  const cases: [number[], number, number, boolean, 'linear' | 'relu' | 'relu6'][] = [
+    [[2, 9, 7, 16], 20, 1, true, 'relu'],
+    [[1, 6, 5, 20], 16, 0, false, 'linear'],
+    [[3, 5, 8, 16], 16, 2, true, 'relu6'],
+    [[2, 2, 3, 16], 24, 1, false, 'relu'],
+  ];
+  const run = async (backend: string, [shape, co, pad, bias, activation]: (typeof cases)[number]): Promise<Float32Array> => {
+    assert.ok(await tf.setBackend(backend));
+    const ci = shape[3];
+    const t = (sh: number[], seed: number, scale = 1, shift = 0): tf.Tensor => tf.tensor(Float32Array.from(values({ shape: sh, seed }, 0), (v) => v * scale + shift), sh);
+    const x = t(shape, 1) as tf.Tensor4D;
+    const filter = t([3, 3, ci, co], 2, 0.3) as tf.Tensor4D;
+    const b = bias ? t([co], 3) as tf.Tensor1D : undefined;
+    const [mean, variance, offset, scale] = [t([co], 4), t([co], 5, 1, 1.5), t([co], 6), t([co], 7)];
+    const p: Pad = [[0, 0], [pad, pad], [pad, pad], [0, 0]];
+    const y = tf.tidy(() => {
+      const conv = tf.fused.conv2d({ x, filter, bias: b, strides: 1, pad: p as 'same', activation });
+      // and once more with a BatchNorm folded in (the activation after it)
+      const normed = tf.batchNorm(tf.conv2d(x, filter, 1, p as 'same'), mean, variance, offset, scale, 1e-5);
+      return tf.concat([conv, activation === 'relu6' ? tf.relu6(normed) : activation === 'relu' ? tf.relu(normed) : normed], 3);
+    });
+    const out = (y.dataSync() as Float32Array).slice();
+    tf.dispose([x, filter, y, mean, variance, offset, scale, ...(b ? [b] : [])]);
+    return out;
+  };
+  await wasmReady();
+  const ids = tf.backend().numDataIds();
+  for (const c of cases) {
+    const want = await run('cpu', c);
+    for (const winograd of [true, false]) {
+      setWinograd(winograd);
+      const got = await run('wasm', c);
+      close(`${JSON.stringify(c)} winograd ${winograd}`, { shape: [got.length], dtype: 'float32', data: got }, { shape: [want.length], dtype: 'float32', data: want });
+    }
+  }
+  setWinograd(true);
+  assert.ok(await tf.setBackend('wasm'));
+  assert.equal(tf.backend().numDataIds(), ids, 'transformed filters and folded weights are freed with their filters');
 });
 
 test('a conv + BatchNorm + ReLU network predicts as on cpu, twice, and trains with cpu gradients (ReLU kept apart under the tape)', async () => {

@@ -71,6 +71,7 @@ export const I = {
   // i32 arithmetic and comparisons (results of comparisons are i32 0/1)
   add: [0x6a], sub: [0x6b], mul: [0x6c], and: [0x71], or: [0x72], shl: [0x74],
   eqz: [0x45], eq: [0x46], ne: [0x47], lt: [0x48], gt: [0x4a], le: [0x4c], ge: [0x4e],
+  i32load: (offset = 0): Code => [0x28, ...memarg(2, offset)],
   // f32
   f32load: (offset = 0): Code => [0x2a, ...memarg(2, offset)],
   f32store: (offset = 0): Code => [0x38, ...memarg(2, offset)],
@@ -92,7 +93,7 @@ export const I = {
   i32x4lane: (lane: number): Code => [...simd(0x1b), lane],
   f32x4lane: (lane: number): Code => [...simd(0x1f), lane],
   f32x4gt: simd(0x44), bitselect: simd(0x52),
-  f32x4add: simd(0xe4), i32x4add: simd(0xae),
+  f32x4add: simd(0xe4), f32x4sub: simd(0xe5), f32x4min: simd(0xe8), f32x4max: simd(0xe9), i32x4add: simd(0xae),
   /** Two floats into the low half of a v128 (the high half zeroed). */
   load64zero: (offset = 0): Code => [...simd(0x5d), ...memarg(3, offset)],
   f64x2promoteLow: simd(0x5f), f64x2add: simd(0xf0),

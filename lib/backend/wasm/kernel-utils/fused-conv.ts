@@ -11,7 +11,8 @@
  * inputs and geometry, the BatchNorms folded in so far and the activation. FusedBatchNorm, Relu,
  * Relu6 and ClipByValue(0, 6) given such an output return a new pending output with a longer
  * recipe (Reshape and Identity pass it through); any other use computes the recipe, in one call
- * of the backend's own fused convolution (its C function, writing into the pending tensor).
+ * of the backend's own fused convolution (its C function, writing into the pending tensor), or
+ * for 3 × 3 stride-1 convolutions by Winograd's F(2×2, 3×3) (winograd.ts).
  *
  * Only outside gradient recording: under a tape the kernels run as TF.js composed them, since
  * their gradients read the intermediate results (a ReLU's input, a BatchNorm's input for its
@@ -28,6 +29,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { deferOutput, onFreed, pendingRecipe, settle } from '../lazy';
 import { heap, type Attrs, type Pad, type Rounding, type Shape4, type TensorInfo } from './util';
+import { winogradConv, winogradFits } from './winograd';
 
 type DataId = TensorInfo['dataId'];
 
@@ -36,6 +38,9 @@ export type ConvActivation = 'linear' | 'relu' | 'relu6';
 
 /** The backend's FusableActivation numbers (tfjs-backend-wasm's cc/fusable_activations.h). */
 const ACTIVATION_CODE: Record<ConvActivation, number> = { linear: 0, relu: 1, relu6: 2 };
+
+/** The activations as clamps [lo, hi]. */
+const CLAMP: Record<ConvActivation, [number, number]> = { linear: [-Infinity, Infinity], relu: [0, Infinity], relu6: [0, 6] };
 
 /** An inference BatchNorm: x·a + b per channel with a = scale/√(variance+eps), b = offset − mean·a. */
 export interface NormStep {
@@ -142,8 +147,13 @@ function cFunctions(backend: BackendWasm): { conv: ConvFn; depthwise: ConvFn } {
 /** Runs the recipe with the backend's fused convolution, writing into `out`. */
 function runConv(backend: BackendWasm, r: ConvRecipe, out: TensorInfo): void {
   const { filter, bias } = r.norms.length ? folded(backend, r) : { filter: r.filter, bias: r.bias };
-  const id = (t: TensorInfo): number => backend.dataIdMap.get(t.dataId)!.id;
   const i = r.info;
+  if (winogradFits(i, r.depthwise)) {
+    const [lo, hi] = CLAMP[r.activation];
+    winogradConv(backend, r.x, filter, bias, i, lo, hi, out);
+    return;
+  }
+  const id = (t: TensorInfo): number => backend.dataIdMap.get(t.dataId)!.id;
   const fn = r.depthwise ? cFunctions(backend).depthwise : cFunctions(backend).conv;
   fn(id(r.x), i.batchSize, i.inHeight, i.inWidth, id(filter), i.filterHeight, i.filterWidth, bias ? id(bias) : 0,
     i.padInfo.top, i.padInfo.right, i.padInfo.bottom, i.padInfo.left, i.padInfo.type === 'SAME' ? 1 : 0,
