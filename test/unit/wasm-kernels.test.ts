@@ -269,6 +269,7 @@ test('Slice matches cpu: contiguous and strided, ranks 1 to 5, size -1, int32 an
     [[4, 5, 6, 20], [0, 1, 0, 2], [4, 3, 6, 17], 'float32'],
     [[3, 4, 2, 5, 2], [1, 0, 1, 1, 0], [2, 4, 1, 3, 2], 'bool'],
     [[6, 7], [0, 0], [0, 7], 'float32'],
+    [[3, 4, 5], [0, 0, 0], [-1, -1, -1], 'float32'], // the whole tensor: shared
   ];
   for (const [shape, begin, size, dtype] of cases) {
     await check(`slice ${JSON.stringify([shape, begin, size, dtype])}`, 'Slice', { x: { shape, dtype } }, { begin, size }, 0);
@@ -344,7 +345,10 @@ test('Identity shares memory safely: the copy outlives the original', async () =
   assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3, 4]);
   const z = tf.add(y, 1);
   assert.deepEqual(Array.from(z.dataSync()), [2, 3, 4, 5]);
-  tf.dispose([y, z]);
+  const whole = tf.slice(z, [0, 0], [-1, -1]); // a slice of the whole tensor shares its memory too
+  z.dispose();
+  assert.deepEqual(Array.from(whole.dataSync()), [2, 3, 4, 5]);
+  tf.dispose([y, whole]);
   await check('identity int32', 'Identity', { x: { shape: [3, 4], dtype: 'int32' } }, {}, 0);
 });
 
