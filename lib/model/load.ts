@@ -13,6 +13,7 @@ import type { Layout } from './state-dict-of';
 import { resolveStateDict, type WeightSource } from './sources';
 import { torchEntries, unpackPart, type TorchEntry } from './torch-entries';
 import { layerForm } from './torch-layout';
+import { applyVariantRenames, torchVariantsOf } from './torch-variants';
 import { weightSlots, type ModelLike, type WeightSlot } from './weights';
 
 /** Options of loadStateDict. */
@@ -47,7 +48,7 @@ export interface LoadReport {
   ignored: string[];
   /** The naming the source was matched in. */
   layout: Layout;
-  /** Renames that were applied (from `rename` and `map`). */
+  /** Renames that were applied (from `rename`, the model's known key variants, and `map`). */
   renames: RenameRule[];
   /** The loud warning, when the load took less than half of the model. */
   warning?: string;
@@ -70,6 +71,14 @@ export async function loadStateDict(model: ModelLike, source: WeightSource, opts
   const entries = targetsOf(slots, layout);
   const target: KeyShapes = new Map(entries.map((e) => [e.key, { shape: e.shape }]));
 
+  // The architecture's other spellings of its keys (torchvision's legacy MLP names, old BERT's gamma/beta).
+  const variants = layout === 'torch' ? torchVariantsOf(model) : undefined;
+  if (variants?.renames?.length) {
+    const v = applyVariantRenames(sd, (k) => target.has(k), variants.renames);
+    sd = v.stateDict;
+    renames.push(...v.applied);
+  }
+
   if (opts.map) {
     const extra = opts.map === 'auto' ? autoRenames(sd, target) : [{ map: opts.map }];
     if (extra.length) { sd = renameKeys(sd, extra); renames.push(...extra); }
@@ -84,6 +93,7 @@ export async function loadStateDict(model: ModelLike, source: WeightSource, opts
     else plan.push([e, t]);
   }
   const ignorable = ignoredKeys(slots);
+  for (const k of variants?.ignored ?? []) ignorable.add(k);
   for (const k of sd.keys()) {
     if (target.has(k)) continue;
     if (ignorable.has(k)) report.ignored.push(k);
