@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asFloat32, asInt32 } from '../statedict/convert';
+import { permutedTensor } from '../backend/permuted-tensor';
 import { diffKeyShapes, type Suggestion } from '../statedict/diff';
 import { renameKeys, type RenameRule } from '../statedict/rename';
 import { sameShape, shapesOf, type KeyShapes } from '../statedict/select';
@@ -110,15 +111,23 @@ export async function loadStateDict(model: ModelLike, source: WeightSource, opts
 
   // Convert everything first: a failure here leaves the model untouched.
   const values: Array<[WeightSlot, tf.Tensor]> = [];
+  // wasm copies what tf.tensor is given into its own memory; other backends keep the array.
+  const backendCopies = tf.getBackend() === 'wasm';
   try {
     for (const [e, t] of plan) {
       e.parts.forEach((s, i) => {
         const part = layout === 'torch' ? unpackPart(e, t, i) : t;
+        const perm = layout === 'torch' ? s.fromTorchPermutation : undefined;
+        if (perm && s.dtype === 'float32' && part.data instanceof Float32Array) {
+          // A pure permutation: done by the backend (wasm transposes in its own memory), never sharing the source's array.
+          values.push([s, permutedTensor({ ...part, shape: perm.reshape ?? part.shape }, perm.perm)]);
+          return;
+        }
         const v = layout === 'torch' ? s.fromTorch(part) : part;
         let data: Float32Array | Int32Array | Uint8Array = s.dtype === 'int32' ? asInt32(v, e.key) : s.dtype === 'bool' ? Uint8Array.from(asFloat32(v), (x) => (x ? 1 : 0)) : asFloat32(v);
-        // tf.tensor keeps the array it is given: copy what is still the source's own memory, so
-        // the model never shares storage with the state dict (or the file's bytes) it came from.
-        if (data.buffer === t.data.buffer) data = data.slice();
+        // tf.tensor keeps the array it is given on most backends: copy what is still the source's
+        // own memory, so the model never shares storage with the state dict (or the file's bytes).
+        if (!backendCopies && data.buffer === t.data.buffer) data = data.slice();
         values.push([s, tf.tensor(data, s.shape, s.dtype as tf.DataType)]);
       });
     }
