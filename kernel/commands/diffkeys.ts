@@ -58,8 +58,8 @@ export function formatKeyDiff(d: ModelKeyDiff, opts: FormatKeyDiffOptions = {}):
   const limit = opts.limit ?? 20;
   const a = opts.a ?? 'A', b = opts.b ?? 'B';
   const out: string[] = [];
-  out.push(`A: ${a}${d.sides ? `  (${d.sides.a.naming})` : ''}`);
-  out.push(`B: ${b}${d.sides ? `  (${d.sides.b.naming})` : ''}`);
+  out.push(`A: ${a}${d.sides ? ` — ${d.sides.a.naming}` : ''}`);
+  out.push(`B: ${b}${d.sides ? ` — ${d.sides.b.naming}` : ''}`);
   out.push(comparedIn(d));
   const ign = d.ignored ?? { a: [], b: [] };
   out.push(`${d.matched.length} matched, ${d.mismatched.length} shape-mismatched, ${d.onlyA.length} only in A, ${d.onlyB.length} only in B${ign.a.length + ign.b.length ? `; ignored apart: ${ign.a.length} in A, ${ign.b.length} in B` : ''}`);

@@ -200,7 +200,11 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 function loudWarning(r: LoadReport, total: number, sd: StateDict, target: KeyShapes, auto: boolean): string | undefined {
   const few = total > 0 && r.loaded.length < total / 2;
   const leftAfterAuto = auto && r.missing.length > 0;
-  if (!few && !r.stranded.length && !leftAfterAuto) return undefined;
+  if (!few && !r.stranded.length) {
+    // New layers are the point of transfer learning: a notice, not the banner, but never silence after map: 'auto'.
+    if (!leftAfterAuto) return undefined;
+    return `tsfreeze: loaded ${r.loaded.length} of the model's ${total} weights; map: 'auto' left ${plural(r.missing.length, 'weight')} at ${r.missing.length === 1 ? 'its initial value' : 'their initial values'} (the checkpoint has nothing of their shape and role): ${keyList(r.missing)}.`;
+  }
   const bar = '!'.repeat(78);
   const lines = [bar];
   const s = r.suggestion;
@@ -225,8 +229,7 @@ function loudWarning(r: LoadReport, total: number, sd: StateDict, target: KeySha
     const pairs = likelyPairs(r.stranded);
     if (pairs.length) lines.push(`  If they belong together, the one-to-one pairs: loadStateDict(model, source, { map: ${JSON.stringify(Object.fromEntries(pairs.slice(0, 8)))}${pairs.length > 8 ? ' /* … */' : ''} }) — check the names first: shapes alone do not prove it.`);
   } else if (leftAfterAuto) {
-    const shown = r.missing.slice(0, 8).join(', ');
-    lines.push(`  map: 'auto' left ${plural(r.missing.length, 'weight')} at ${r.missing.length === 1 ? 'its' : 'their'} initial value (the checkpoint has nothing of their shape and role): ${shown}${r.missing.length > 8 ? `, … and ${r.missing.length - 8} more` : ''}.`);
+    lines.push(`  map: 'auto' left ${plural(r.missing.length, 'weight')} at ${r.missing.length === 1 ? 'its initial value' : 'their initial values'}: ${keyList(r.missing)}.`);
   }
   if (s) {
     lines.push(`  Likely cause: the keys differ by a prefix or naming; ${s.description} would match ${s.gain} more:`, renameLine(s));
@@ -236,6 +239,11 @@ function loudWarning(r: LoadReport, total: number, sd: StateDict, target: KeySha
   }
   lines.push(bar);
   return lines.join('\n');
+}
+
+/** Up to 8 keys, then how many more. */
+function keyList(keys: string[]): string {
+  return `${keys.slice(0, 8).join(', ')}${keys.length > 8 ? `, … and ${keys.length - 8} more` : ''}`;
 }
 
 /** Stranded weights with exactly one candidate that no other stranded weight shares: [source key, model key]. */

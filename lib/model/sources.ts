@@ -41,8 +41,8 @@ export function looksTorch(keys: Iterable<string>): boolean {
 
 /** How a state dict's keys are formed, in words, from what they look like. */
 function namingOf(keys: string[], layout: Layout, asSaved: string): string {
-  if (layout === 'torch') return `PyTorch's naming and layout (${asSaved})`;
-  return keys.some((k) => k.includes('/')) ? `TF.js weight names (${asSaved})` : `TF.js naming and layout (${asSaved})`;
+  if (layout === 'torch') return `PyTorch's naming and layout, ${asSaved}`;
+  return keys.some((k) => k.includes('/')) ? `TF.js weight names, ${asSaved}` : `TF.js naming and layout, ${asSaved}`;
 }
 
 /** The state dict a source stands for (a model's own weights, a file's tensors); a TF.js model.json's weights under the structural keys its topology gives them. */
