@@ -62,12 +62,12 @@ interface Entry { orig: string; key: string; shape: number[]; role: string }
 interface Target { shape: number[]; role: string }
 
 /** A candidate rule with its score. */
-interface Scored { rule: RenameRule; description: string; kind: number; votes: number; gain: number; next: Entry[] }
+interface Scored { rule: RenameRule; description: string; kind: number; votes: number; gain: number; next: Entry[]; pairs: Map<string, string>; costs: Map<string, number>; cost: number }
 
 /** Most rules chained; most pair comparisons made to find rules (large models stay fast). */
 const MAX_RULES = 4;
 const PAIR_BUDGET = 400_000;
-const CANDIDATES = 16;
+const CANDIDATES = 48;
 
 /** Compares two key sets and suggests the renames of A that would match more of B. */
 export function diffKeyShapes(a: KeyShapes, b: KeyShapes, opts: DiffOptions = {}): KeyDiff {
@@ -103,15 +103,26 @@ export function diffKeyShapes(a: KeyShapes, b: KeyShapes, opts: DiffOptions = {}
 /** The renames for A, best first, and notes on what stays unpaired. */
 function suggest(entries: Entry[], targets: Map<string, Target>): { suggestions: Suggestion[]; notes: string[] } {
   const chain: Scored[] = [];
-  let alternatives: Scored[] = [];
+  const notes: string[] = [];
+  let round0: Scored[] = [];
   let cur = entries;
   for (let round = 0; round < MAX_RULES; round++) {
-    const found = scoredCandidates(cur, targets);
+    const { scored: found, closest } = scoredCandidates(cur, targets);
     if (!found.length) break;
-    if (round === 0) alternatives = found.slice(1, 4);
-    chain.push(found[0]);
-    cur = found[0].next;
+    // A rule is offered only when each key it pairs has no other partner as close in name.
+    const clean = uncontested(found, closest);
+    const best = clean[0];
+    if (best !== found[0]) {
+      const n = found[0].gain;
+      notes.push(`${found[0].description} would fix ${n} key${n > 1 ? 's' : ''}, but some of them are as close in name to other keys of their shape: not offered${best ? '' : '; name the keys alike or give a key map'}`);
+    }
+    if (!best) break;
+    if (round === 0) round0 = clean.slice(1);
+    chain.push(best);
+    cur = best.next;
   }
+  // Other rules of the first round that pair keys the chosen ones do not.
+  const alternatives = round0.filter((o) => !chain.some((c) => conflicts(c, o) || covers(c, o))).slice(0, 3);
 
   const out: Suggestion[] = [];
   const add = (steps: Array<{ rule: RenameRule; description: string }>, gain: number) => {
@@ -122,7 +133,6 @@ function suggest(entries: Entry[], targets: Map<string, Target>): { suggestions:
   chain.forEach((s, i) => { gain += s.gain; add(chain.slice(0, i + 1), gain); });
   for (const s of alternatives) add([s], s.gain);
 
-  const notes: string[] = [];
   const paired = pairByOrder(cur, targets, notes);
   if (paired) {
     const next = applyRule(cur, paired.rule);
@@ -171,16 +181,52 @@ function applyRule(entries: Entry[], rule: RenameRule): Entry[] | undefined {
 }
 
 /** A rule's gain, or undefined when it collides keys or moves a key that already matched. */
-function score(entries: Entry[], targets: Map<string, Target>, rule: RenameRule): { gain: number; next: Entry[] } | undefined {
+function score(entries: Entry[], targets: Map<string, Target>, rule: RenameRule): Pick<Scored, 'gain' | 'next' | 'pairs' | 'costs' | 'cost'> | undefined {
   const next = applyRule(entries, rule);
   if (!next) return undefined;
-  let gain = 0;
+  const pairs = new Map<string, string>();
+  const costs = new Map<string, number>();
+  let cost = 0;
   for (let i = 0; i < entries.length; i++) {
     const was = takes(entries[i], targets);
     if (was && next[i].key !== entries[i].key) return undefined;
-    if (!was && takes(next[i], targets)) gain++;
+    if (!was && takes(next[i], targets)) {
+      // Cost: the names a pairing changes; of two ways to pair a key, the smaller edit is the likelier.
+      const c = namesChanged(namesOf(entries[i].key), namesOf(next[i].key));
+      pairs.set(next[i].orig, next[i].key);
+      costs.set(next[i].orig, c);
+      cost += c;
+    }
   }
-  return { gain, next };
+  return { gain: pairs.size, next, pairs, costs, cost };
+}
+
+/** The candidates each of whose pairs is the one smallest edit for both its keys (no other key of equal shape and role is as close), best first. */
+function uncontested(found: Scored[], closest: Closest): Scored[] {
+  return found.filter((c) => [...c.pairs].every(([a, b]) => {
+    const cost = c.costs.get(a) as number;
+    const x = closest.a.get(a), y = closest.b.get(b);
+    return !!x && !!y && x.cost === cost && x.count === 1 && y.cost === cost && y.count === 1;
+  }));
+}
+
+/** Whether every pair `y` makes, `x` makes too. */
+function covers(x: Pick<Scored, 'pairs'>, y: Pick<Scored, 'pairs'>): boolean {
+  for (const [a, b] of y.pairs) if (x.pairs.get(a) !== b) return false;
+  return true;
+}
+
+/** Whether two rules pair a key of A, or a key of B, differently. */
+function conflicts(x: Pick<Scored, 'pairs'>, y: Pick<Scored, 'pairs'>): boolean {
+  const claimedBy = new Map<string, string>();
+  for (const [a, b] of x.pairs) claimedBy.set(b, a);
+  for (const [a, b] of y.pairs) {
+    const other = x.pairs.get(a);
+    if (other !== undefined && other !== b) return true;
+    const owner = claimedBy.get(b);
+    if (owner !== undefined && owner !== a) return true;
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,8 +245,11 @@ function namesOf(key: string): Names {
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 /** Every candidate rule, scored on the whole key set; those that fix keys, best first. */
-function scoredCandidates(entries: Entry[], targets: Map<string, Target>): Scored[] {
-  const cands = new Map<string, Omit<Scored, 'gain' | 'next'>>();
+/** For each open key, the smallest edit that pairs it with a key of the other side of equal shape and role, and how many reach it. */
+interface Closest { a: Map<string, { cost: number; count: number }>; b: Map<string, { cost: number; count: number }> }
+
+function scoredCandidates(entries: Entry[], targets: Map<string, Target>): { scored: Scored[]; closest: Closest } {
+  const cands = new Map<string, Omit<Scored, 'gain' | 'next' | 'pairs' | 'costs' | 'cost'>>();
   const vote = (rule: RenameRule, description: string, kind: number) => {
     const id = JSON.stringify(rule, (_, v) => (v instanceof RegExp ? `/${v.source}/${v.flags}` : v));
     const c = cands.get(id);
@@ -210,7 +259,13 @@ function scoredCandidates(entries: Entry[], targets: Map<string, Target>): Score
   const open = entries.filter((e) => !takes(e, targets) && !targets.has(e.key));
   const taken = new Set(entries.map((e) => e.key));
   const free = [...targets].filter(([k]) => !taken.has(k));
-  if (!open.length || !free.length) return [];
+  const closest: Closest = { a: new Map(), b: new Map() };
+  if (!open.length || !free.length) return { scored: [], closest };
+  const near = (m: Map<string, { cost: number; count: number }>, k: string, cost: number) => {
+    const x = m.get(k);
+    if (!x || cost < x.cost) m.set(k, { cost, count: 1 });
+    else if (cost === x.cost) x.count++;
+  };
 
   // Separators: TF.js weight names (`conv1/kernel`) against dotted keys, and back.
   if (open.some((e) => e.key.includes('/')) && !free.some(([k]) => k.includes('/'))) {
@@ -228,58 +283,88 @@ function scoredCandidates(entries: Entry[], targets: Map<string, Target>): Score
     list.push([k, t]);
     byShape.set(id, list);
   }
+  const namesB = new Map(free.map(([k]) => [k, namesOf(k)]));
   let pairs = 0;
   outer: for (const e of open) {
     const na = namesOf(e.key);
     for (const [k, t] of byShape.get(e.shape.join(',')) ?? []) {
       if (!compatible(e.role, t.role)) continue;
       if (++pairs > PAIR_BUDGET) break outer;
-      const c = ruleBetween(e.key, na, k, namesOf(k));
-      if (c) vote(c.rule, c.description, c.kind);
+      const nb = namesB.get(k) as Names;
+      const cost = namesChanged(na, nb);
+      near(closest.a, e.orig, cost);
+      near(closest.b, k, cost);
+      for (const c of rulesBetween(e.key, na, k, nb)) vote(c.rule, c.description, c.kind);
     }
   }
 
   const out: Scored[] = [];
-  for (const c of [...cands.values()].sort((x, y) => y.votes - x.votes || x.kind - y.kind).slice(0, CANDIDATES)) {
+  // Separator rules come from no pair of keys: always scored.
+  for (const c of [...cands.values()].sort((x, y) => Number(y.kind === 0) - Number(x.kind === 0) || y.votes - x.votes).slice(0, CANDIDATES)) {
     const s = score(entries, targets, c.rule);
     // A rule that fixes one key is a key map in disguise: a separator, strip or add may, others need two.
     if (!s || s.gain < (c.kind <= 1 ? 1 : 2)) continue;
     out.push({ ...c, ...s });
   }
-  return out.sort((x, y) => y.gain - x.gain || x.kind - y.kind || y.votes - x.votes);
+  return { scored: out.sort((x, y) => y.gain - x.gain || x.cost - y.cost || x.kind - y.kind || y.votes - x.votes), closest };
 }
 
-/** The rule that turns key `a` into key `b`, when they share their last name and one more. */
-function ruleBetween(a: string, na: Names, b: string, nb: Names): { rule: RenameRule; description: string; kind: number } | undefined {
+/**
+ * How far apart two keys are in names: the names outside their longest shared start and end, on
+ * both sides; one name replaced by another counts less the more letters they share at their ends
+ * (`q` is closer to `query` than to `key`).
+ */
+function namesChanged(na: Names, nb: Names): number {
   const n = na.names.length, m = nb.names.length;
   let p = 0;
   while (p < n && p < m && na.names[p] === nb.names[p]) p++;
-  if (p === n && p === m) return undefined; // only the separators differ
   let s = 0;
   while (s < n - p && s < m - p && na.names[n - 1 - s] === nb.names[m - 1 - s]) s++;
-  if (s < 1 || p + s < 2) return undefined;
+  const changed = n + m - 2 * (p + s);
+  if (n - p - s !== 1 || m - p - s !== 1) return changed;
+  const x = na.names[p], y = nb.names[p];
+  let cp = 0;
+  while (cp < x.length && cp < y.length && x[cp] === y[cp]) cp++;
+  let cs = 0;
+  while (cs < x.length - cp && cs < y.length - cp && x[x.length - 1 - cs] === y[y.length - 1 - cs]) cs++;
+  return 1 + (1 - (cp + cs) / Math.max(x.length, y.length));
+}
+
+type Candidate = { rule: RenameRule; description: string; kind: number };
+
+/** The rules that turn key `a` into key `b`, when they share their last name and one more: a prefix (cut anywhere in the shared end) or the names between a shared start and end. */
+function rulesBetween(a: string, na: Names, b: string, nb: Names): Candidate[] {
+  const n = na.names.length, m = nb.names.length;
+  let p = 0;
+  while (p < n && p < m && na.names[p] === nb.names[p]) p++;
+  if (p === n && p === m) return []; // only the separators differ
+  let s = 0;
+  while (s < n - p && s < m - p && na.names[n - 1 - s] === nb.names[m - 1 - s]) s++;
+  if (s < 1 || p + s < 2) return [];
   if (p === 0) {
-    const from = a.slice(0, na.starts[n - s]);
-    const to = b.slice(0, nb.starts[m - s]);
-    if (a.slice(na.starts[n - s]) !== b.slice(nb.starts[m - s])) return undefined; // separators differ too
-    if (!from) return { rule: { addPrefix: to }, description: `add the prefix '${to}'`, kind: 1 };
-    if (!to) return { rule: { stripPrefix: from }, description: `strip the prefix '${from}'`, kind: 1 };
-    return { rule: { replacePrefix: [from, to] }, description: `replace the prefix '${from}' with '${to}'`, kind: 2 };
+    const out: Candidate[] = [];
+    // 'layer1.0.' → 'backbone.layer1.blk.0.' shares '0.' with its target: each cut is a candidate, the whole set decides.
+    for (let t = s; t >= 2; t--) {
+      const from = a.slice(0, na.starts[n - t]);
+      const to = b.slice(0, nb.starts[m - t]);
+      if (a.slice(na.starts[n - t]) !== b.slice(nb.starts[m - t])) break; // separators differ too
+      if (!from) out.push({ rule: { addPrefix: to }, description: `add the prefix '${to}'`, kind: 1 });
+      else if (!to) out.push({ rule: { stripPrefix: from }, description: `strip the prefix '${from}'`, kind: 1 });
+      else out.push({ rule: { replacePrefix: [from, to] }, description: `replace the prefix '${from}' with '${to}'`, kind: 2 });
+    }
+    return out;
   }
   // What lies between the shared names, with the separators around it: '.downsample.' → '.shortcut.'.
-  let from = a.slice(na.ends[p - 1], na.starts[n - s]);
-  let to = b.slice(nb.ends[p - 1], nb.starts[m - s]);
-  if (a.slice(0, na.ends[p - 1]) !== b.slice(0, nb.ends[p - 1]) || a.slice(na.starts[n - s]) !== b.slice(nb.starts[m - s])) return undefined;
-  let end = false;
-  if (n - s === p) {
-    // Names added in B: anchor on the name that follows, so the rule does not hit every separator.
-    const anchor = a.slice(na.starts[p], Math.min(na.ends[p] + 1, a.length));
-    from += anchor;
-    to += anchor;
-    end = na.ends[p] === a.length;
+  // Taking one shared name more on either side gives the rule for an added name ('.bn1.' → '.bn1.trunk.').
+  const out: Candidate[] = [];
+  for (const [p0, s0] of [[p, s], [p - 1, s], [p, s - 1]]) {
+    if (p0 < 1 || s0 < 1 || n - s0 <= p0) continue;
+    const from = a.slice(na.ends[p0 - 1], na.starts[n - s0]);
+    const to = b.slice(nb.ends[p0 - 1], nb.starts[m - s0]);
+    if (a.slice(0, na.ends[p0 - 1]) !== b.slice(0, nb.ends[p0 - 1]) || a.slice(na.starts[n - s0]) !== b.slice(nb.starts[m - s0])) continue;
+    out.push({ rule: { pattern: new RegExp(escapeRe(from), 'g'), replacement: to.replace(/\$/g, '$$$$') }, description: `replace '${from}' with '${to}' inside keys`, kind: 3 });
   }
-  const rule: RenameRule = { pattern: new RegExp(escapeRe(from) + (end ? '$' : ''), end ? '' : 'g'), replacement: to.replace(/\$/g, '$$$$') };
-  return { rule, description: `replace '${from}' with '${to}' inside keys`, kind: 3 };
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,10 +373,10 @@ function ruleBetween(a: string, na: Names, b: string, nb: Names): { rule: Rename
 /** A layer's weights on one side: its keys, and what they hold. */
 interface Unit { module: string; index: number; keys: string[]; signature: string; byRole: Map<string, string> }
 
-/** A key's module: everything before its last name (a key with no separator is its own). */
+/** A key's module: everything before its last name ('' at the top level). */
 function moduleOf(key: string): string {
   const at = Math.max(key.lastIndexOf('.'), key.lastIndexOf('/'));
-  return at < 0 ? `\u0000${key}` : key.slice(0, at);
+  return at < 0 ? '' : key.slice(0, at);
 }
 
 /** Groups keys into layers; a layer whose roles are open or repeated cannot be paired. */
@@ -316,7 +401,7 @@ function unitsOf(items: Array<{ key: string; shape: number[]; role: string }>, b
 }
 
 /** How a layer is named in a note. */
-const unitName = (u: Unit) => (u.module.startsWith('\u0000') ? u.module.slice(1) : u.module);
+const unitName = (u: Unit) => u.module || '(top level)';
 
 /**
  * A key map for the keys still unmatched, pairing whole layers: a layer whose roles and shapes
