@@ -97,14 +97,22 @@ function dottedRole(key: string, rank: number, forms: FormNames[]): string | und
   return roles.size ? [...roles].sort().join('|') : undefined;
 }
 
-/** The roles of a model's weights under its TF.js structural keys. */
+/** The roles of a model's weights under its TF.js structural keys; a plain variable's is read from its name, as a state dict's. */
 export function slotInfos(slots: readonly WeightSlot[]): Map<string, KeyInfo> {
-  return new Map(slots.map((s) => [s.key, { role: s.role }]));
+  return withVariableRoles(slots.map((s) => [s.key, s]));
 }
 
 /** The roles of a model's PyTorch keys (a packed key has its parts' role). */
 export function entryInfos(entries: readonly TorchEntry[]): Map<string, KeyInfo> {
-  return new Map(entries.map((e) => [e.key, { role: e.parts[0].role }]));
+  return withVariableRoles(entries.map((e) => [e.key, { ...e.parts[0], shape: e.shape }]));
+}
+
+/** Roles by key; plain variables (a model given as an object of tf.Variables) have no layer class, so their names tell. */
+function withVariableRoles(items: Array<[string, Pick<WeightSlot, 'role' | 'layerClass' | 'shape'>]>): Map<string, KeyInfo> {
+  const out = new Map<string, KeyInfo>(items.map(([k, s]) => [k, { role: s.role }]));
+  const plain: KeyShapes = new Map(items.filter(([, s]) => s.layerClass === 'Variable').map(([k, s]) => [k, { shape: s.shape }]));
+  if (plain.size) for (const [k, info] of keyInfosOf(plain)) out.set(k, info);
+  return out;
 }
 
 /** Whether a key's last name is one the layer table lists as having no TF.js twin (`num_batches_tracked`). */

@@ -176,7 +176,8 @@ function bestSuggestion(sd: StateDict, target: KeyShapes, targetInfo: Map<string
 /** Missing model weights beside unused source tensors of the same shape and a compatible role. */
 function strandedWeights(r: LoadReport, sd: StateDict, target: KeyShapes, targetInfo: Map<string, KeyInfo>, sourceInfo: Map<string, KeyInfo>): StrandedWeight[] {
   if (!r.missing.length || !r.unexpected.length) return [];
-  const fits = (a: string, b: string) => a.split('|').some((x) => b.split('|').includes(x));
+  // A warning errs on the side of speaking: a role the names leave unknown ('other') fits any.
+  const fits = (a: string, b: string) => a === 'other' || b === 'other' || a.split('|').some((x) => b.split('|').includes(x));
   const out: StrandedWeight[] = [];
   for (const key of r.missing) {
     const shape = target.get(key)!.shape;

@@ -30,10 +30,17 @@ export async function topologyKeys(file: string): Promise<TopologyKeys | { reaso
   if (!topo || typeof topo !== 'object' || Array.isArray((topo as { node?: unknown }).node)) return undefined;
   const modelTopology = JSON.parse(JSON.stringify(topo), (k, v) => (k.endsWith('_initializer') && v ? { class_name: 'Zeros', config: {} } : v)) as tf.io.ModelJSON['modelTopology'];
   let model: tf.LayersModel;
+  // Rebuilding makes tensors: on a fresh cpu backend TF.js would print its "install tfjs-node" banner
+  // (mid-way through a `tsfreeze diffkeys` output). Its PROD flag mutes that, for this rebuild only.
+  const env = tf.env();
+  const prod = env.getBool('PROD');
+  env.set('PROD', true);
   try {
     model = await tf.models.modelFromJSON({ modelTopology } as tf.io.ModelJSON);
   } catch (e) {
     return { reason: `its topology could not be rebuilt (${(e as Error).message.split('\n')[0]})` };
+  } finally {
+    env.set('PROD', prod);
   }
   try {
     const saved = new Map<tf.Variable, string>();
