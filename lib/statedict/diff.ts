@@ -249,12 +249,11 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 interface Closest { a: Map<string, { cost: number; count: number }>; b: Map<string, { cost: number; count: number }> }
 
 function scoredCandidates(entries: Entry[], targets: Map<string, Target>): { scored: Scored[]; closest: Closest } {
-  const cands = new Map<string, Omit<Scored, 'gain' | 'next' | 'pairs' | 'costs' | 'cost'>>();
-  const vote = (rule: RenameRule, description: string, kind: number) => {
-    const id = JSON.stringify(rule, (_, v) => (v instanceof RegExp ? `/${v.source}/${v.flags}` : v));
-    const c = cands.get(id);
-    if (c) c.votes++;
-    else cands.set(id, { rule, description, kind, votes: 1 });
+  // Votes by (kind, from, to); rules are built only for the candidates that get scored.
+  const votes = new Map<string, number>();
+  const vote: Emit = (kind, from, to) => {
+    const id = `${kind}\u0000${from}\u0000${to}`;
+    votes.set(id, (votes.get(id) ?? 0) + 1);
   };
   const open = entries.filter((e) => !takes(e, targets) && !targets.has(e.key));
   const taken = new Set(entries.map((e) => e.key));
@@ -269,10 +268,10 @@ function scoredCandidates(entries: Entry[], targets: Map<string, Target>): { sco
 
   // Separators: TF.js weight names (`conv1/kernel`) against dotted keys, and back.
   if (open.some((e) => e.key.includes('/')) && !free.some(([k]) => k.includes('/'))) {
-    vote({ pattern: /\//g, replacement: '.' }, "write '/' as '.' (TF.js weight names → dotted keys)", 0);
+    vote(0, '/', '.');
   }
   if (free.some(([k]) => k.includes('/')) && !open.some((e) => e.key.includes('/'))) {
-    vote({ pattern: /\.(?=[^./]*$)/, replacement: '/' }, "write the last '.' as '/' (dotted keys → TF.js weight names)", 0);
+    vote(0, '.', '/');
   }
 
   // Prefixes and names in the middle: pair keys of equal shape and compatible role, and see what differs.
@@ -294,17 +293,19 @@ function scoredCandidates(entries: Entry[], targets: Map<string, Target>): { sco
       const cost = namesChanged(na, nb);
       near(closest.a, e.orig, cost);
       near(closest.b, k, cost);
-      for (const c of rulesBetween(e.key, na, k, nb)) vote(c.rule, c.description, c.kind);
+      rulesBetween(e.key, na, k, nb, vote);
     }
   }
 
   const out: Scored[] = [];
+  const ranked = [...votes].map(([id, n]) => { const [kind, from, to] = id.split('\u0000'); return { kind: Number(kind), from, to, votes: n }; });
   // Separator rules come from no pair of keys: always scored.
-  for (const c of [...cands.values()].sort((x, y) => Number(y.kind === 0) - Number(x.kind === 0) || y.votes - x.votes).slice(0, CANDIDATES)) {
-    const s = score(entries, targets, c.rule);
+  for (const c of ranked.sort((x, y) => Number(y.kind === 0) - Number(x.kind === 0) || y.votes - x.votes).slice(0, CANDIDATES)) {
+    const { rule, description } = ruleOf(c.kind, c.from, c.to);
+    const sc = score(entries, targets, rule);
     // A rule that fixes one key is a key map in disguise: a separator, strip or add may, others need two.
-    if (!s || s.gain < (c.kind <= 1 ? 1 : 2)) continue;
-    out.push({ ...c, ...s });
+    if (!sc || sc.gain < (c.kind <= 1 ? 1 : 2)) continue;
+    out.push({ rule, description, kind: c.kind, votes: c.votes, ...sc });
   }
   return { scored: out.sort((x, y) => y.gain - x.gain || x.cost - y.cost || x.kind - y.kind || y.votes - x.votes), closest };
 }
@@ -330,41 +331,47 @@ function namesChanged(na: Names, nb: Names): number {
   return 1 + (1 - (cp + cs) / Math.max(x.length, y.length));
 }
 
-type Candidate = { rule: RenameRule; description: string; kind: number };
+/** Receives one candidate rule: kind 0 a separator, 1 a prefix added or stripped, 2 a prefix replaced, 3 names inside keys. */
+type Emit = (kind: number, from: string, to: string) => void;
+
+/** The rule a candidate stands for, and its description. */
+function ruleOf(kind: number, from: string, to: string): { rule: RenameRule; description: string } {
+  if (kind === 0) {
+    return from === '/'
+      ? { rule: { pattern: /\//g, replacement: '.' }, description: "write '/' as '.' (TF.js weight names → dotted keys)" }
+      : { rule: { pattern: /\.(?=[^./]*$)/, replacement: '/' }, description: "write the last '.' as '/' (dotted keys → TF.js weight names)" };
+  }
+  if (kind === 1) return from ? { rule: { stripPrefix: from }, description: `strip the prefix '${from}'` } : { rule: { addPrefix: to }, description: `add the prefix '${to}'` };
+  if (kind === 2) return { rule: { replacePrefix: [from, to] }, description: `replace the prefix '${from}' with '${to}'` };
+  return { rule: { pattern: new RegExp(escapeRe(from), 'g'), replacement: to.replace(/\$/g, '$$$$') }, description: `replace '${from}' with '${to}' inside keys` };
+}
 
 /** The rules that turn key `a` into key `b`, when they share their last name and one more: a prefix (cut anywhere in the shared end) or the names between a shared start and end. */
-function rulesBetween(a: string, na: Names, b: string, nb: Names): Candidate[] {
+function rulesBetween(a: string, na: Names, b: string, nb: Names, emit: Emit): void {
   const n = na.names.length, m = nb.names.length;
   let p = 0;
   while (p < n && p < m && na.names[p] === nb.names[p]) p++;
-  if (p === n && p === m) return []; // only the separators differ
+  if (p === n && p === m) return; // only the separators differ
   let s = 0;
   while (s < n - p && s < m - p && na.names[n - 1 - s] === nb.names[m - 1 - s]) s++;
-  if (s < 1 || p + s < 2) return [];
+  if (s < 1 || p + s < 2) return;
   if (p === 0) {
-    const out: Candidate[] = [];
     // 'layer1.0.' → 'backbone.layer1.blk.0.' shares '0.' with its target: each cut is a candidate, the whole set decides.
     for (let t = s; t >= 2; t--) {
+      if (a.slice(na.starts[n - t]) !== b.slice(nb.starts[m - t])) break; // separators differ too
       const from = a.slice(0, na.starts[n - t]);
       const to = b.slice(0, nb.starts[m - t]);
-      if (a.slice(na.starts[n - t]) !== b.slice(nb.starts[m - t])) break; // separators differ too
-      if (!from) out.push({ rule: { addPrefix: to }, description: `add the prefix '${to}'`, kind: 1 });
-      else if (!to) out.push({ rule: { stripPrefix: from }, description: `strip the prefix '${from}'`, kind: 1 });
-      else out.push({ rule: { replacePrefix: [from, to] }, description: `replace the prefix '${from}' with '${to}'`, kind: 2 });
+      emit(from && to ? 2 : 1, from, to);
     }
-    return out;
+    return;
   }
   // What lies between the shared names, with the separators around it: '.downsample.' → '.shortcut.'.
   // Taking one shared name more on either side gives the rule for an added name ('.bn1.' → '.bn1.trunk.').
-  const out: Candidate[] = [];
   for (const [p0, s0] of [[p, s], [p - 1, s], [p, s - 1]]) {
     if (p0 < 1 || s0 < 1 || n - s0 <= p0) continue;
-    const from = a.slice(na.ends[p0 - 1], na.starts[n - s0]);
-    const to = b.slice(nb.ends[p0 - 1], nb.starts[m - s0]);
     if (a.slice(0, na.ends[p0 - 1]) !== b.slice(0, nb.ends[p0 - 1]) || a.slice(na.starts[n - s0]) !== b.slice(nb.starts[m - s0])) continue;
-    out.push({ rule: { pattern: new RegExp(escapeRe(from), 'g'), replacement: to.replace(/\$/g, '$$$$') }, description: `replace '${from}' with '${to}' inside keys`, kind: 3 });
+    emit(3, a.slice(na.ends[p0 - 1], na.starts[n - s0]), b.slice(nb.ends[p0 - 1], nb.starts[m - s0]));
   }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
