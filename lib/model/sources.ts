@@ -21,7 +21,7 @@ export interface ResolvedSource {
   stateDict: StateDict;
   layout: Layout;
   label: string;
-  /** How its keys were formed, in words ("PyTorch's names as saved", "TF.js weight names turned into structural keys by model.json's topology"). */
+  /** How its keys were formed, in words ("PyTorch's naming and layout, as saved", "structural keys made from TF.js's weight names by model.json's topology"). */
   naming: string;
   /** The weights of the model a TF.js model.json's topology describes, when its keys were made from it. */
   slots?: WeightSlot[];
@@ -109,7 +109,7 @@ export async function resolveShapes(src: WeightSource, layout?: Layout): Promise
 export function convertShapes(r: ResolvedSource, layout?: Layout): ResolvedShapes {
   const own = shapesOf(r.stateDict);
   if (!layout || layout === r.layout) {
-    return { shapes: own, infos: r.slots ? withTopologyRoles(own, r.slots, 'tfjs') : keyInfosOf(own), layout: r.layout, isModel: false, naming: r.naming };
+    return { shapes: own, infos: r.slots ? withTopologyRoles(own, r.slots) : keyInfosOf(own), layout: r.layout, isModel: false, naming: r.naming };
   }
   if (layout === 'torch' && r.slots) {
     const entries = torchEntries(r.slots);
@@ -125,7 +125,7 @@ export function convertShapes(r: ResolvedSource, layout?: Layout): ResolvedShape
 }
 
 /** Roles of a topology-keyed state dict: from the rebuilt model's slots, and read from the names for the rest. */
-function withTopologyRoles(shapes: KeyShapes, slots: WeightSlot[], _layout: Layout): Map<string, KeyInfo> {
+function withTopologyRoles(shapes: KeyShapes, slots: WeightSlot[]): Map<string, KeyInfo> {
   const infos = keyInfosOf(shapes);
   for (const [k, i] of slotInfos(slots)) if (infos.has(k)) infos.set(k, i);
   return infos;
