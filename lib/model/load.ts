@@ -220,14 +220,19 @@ function loudWarning(r: LoadReport, total: number, sd: StateDict, target: KeySha
   } else {
     lines.push(`tsfreeze: loaded ${r.loaded.length} of the model's ${total} weights; ${plural(r.missing.length, 'weight')} kept ${r.missing.length === 1 ? 'its' : 'their'} initial value${r.missing.length === 1 ? '' : 's'}${auto ? " after map: 'auto'" : ''}.`);
   }
-  if (r.stranded.length) {
+  if (r.stranded.length && few && s) {
+    // The rename below explains it: one line, not the list.
+    const w = r.stranded[0];
+    lines.push(`  ${plural(r.stranded.length, 'model weight')} stayed at ${r.stranded.length === 1 ? 'its' : 'their'} initial value while the checkpoint has unused tensors of the same shape and role (${w.key} ← ${w.candidates.slice(0, 2).join(' | ')}${w.candidates.length > 2 ? ' | …' : ''}, …).`);
+  } else if (r.stranded.length) {
     lines.push(`  Loaded, but not that one? ${plural(r.stranded.length, 'model weight')} stayed at ${r.stranded.length === 1 ? 'its' : 'their'} initial value while the checkpoint has unused tensors of the same shape and role:`);
     for (const w of r.stranded.slice(0, 8)) {
       const c = w.candidates;
       lines.push(`    ${w.key} [${w.shape}]  ←  ${c.slice(0, 3).join(' | ')}${c.length > 3 ? ` | … (${c.length} in all)` : ''}`);
     }
     if (r.stranded.length > 8) lines.push(`    … and ${r.stranded.length - 8} more`);
-    const pairs = likelyPairs(r.stranded);
+    // Without a rename that names and roles confirm, the one-to-one pairs by shape are the last resort.
+    const pairs = s ? [] : likelyPairs(r.stranded);
     if (pairs.length) lines.push(`  If they belong together, the one-to-one pairs: loadStateDict(model, source, { map: ${JSON.stringify(Object.fromEntries(pairs.slice(0, 8)))}${pairs.length > 8 ? ' /* … */' : ''} }) — check the names first: shapes alone do not prove it.`);
   } else if (leftAfterAuto) {
     lines.push(`  map: 'auto' left ${plural(r.missing.length, 'weight')} at ${r.missing.length === 1 ? 'its initial value' : 'their initial values'}: ${keyList(r.missing)}.`);
