@@ -25,6 +25,8 @@ export { keyInfosOf } from './model/key-roles';
 export { diffKeys } from './model/diff-keys';
 export type { LoadOptions, LoadReport, StrandedWeight } from './model/load';
 export { loadStateDict, LoadError } from './model/load';
+export type { TorchVariants } from './model/torch-variants';
+export { withTorchVariants, torchVariantsOf } from './model/torch-variants';
 export type { TrainingProgress } from './train/resume';
 export { saveTrainingCheckpoint, loadTrainingCheckpoint } from './train/resume';
 export type { Selector } from './freeze/selector';

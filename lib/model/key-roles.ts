@@ -33,6 +33,7 @@ function rankFits(role: WeightRole, rank: number): boolean {
   switch (role) {
     case 'kernel': return rank >= 2;
     case 'embeddings': return rank === 2;
+    case 'position': case 'token': return rank === 2 || rank === 3;
     case 'bias': case 'gamma': case 'beta': case 'moving_mean': case 'moving_variance': return rank === 1;
     default: return true;
   }
@@ -63,13 +64,28 @@ export function keyInfosOf(shapes: KeyShapes): Map<string, KeyInfo> {
       out.set(key, { role: roleOf(module, leaf, shape, leaves, forms) });
     }
   }
-  // Names the table gives with a dot inside (`out_proj.weight`): the module is one level up.
+  // Names the table gives with a dot inside (`out_proj.weight`): the module is one level up. A
+  // module that is itself the parameter (`class_token`, `pos_embedding`) is known by its role's word.
   for (const [key, { shape }] of shapes) {
     if (out.get(key)?.role !== 'other') continue;
-    const role = dottedRole(key, shape.length, forms);
+    const role = dottedRole(key, shape.length, forms) ?? bareRole(key.slice(leafStart(key)), shape.length);
     if (role) out.set(key, { role });
   }
   return out;
+}
+
+/** How a parameter that is its own module (PyTorch name '') shows its role: `class_token` [1, 1, D], `pos_embedding` [1, N, D] (not `position_ids`, a buffer). */
+const BARE_WORDS: Partial<Record<WeightRole, RegExp>> = { token: /token$/i, position: /pos(ition)?_?embed/i };
+
+/** The role of a key named after a parameter that is its own module, when a layer class has one of that role and its name says so. */
+function bareRole(leaf: string, rank: number): string | undefined {
+  const roles = new Set<string>();
+  for (const form of layerForms().values()) {
+    for (const w of Object.values(form.weights)) {
+      if (w.torch === '' && BARE_WORDS[w.role]?.test(leaf) && rank === 3) roles.add(w.role);
+    }
+  }
+  return roles.size === 1 ? [...roles][0] : undefined;
 }
 
 /** A key's role among the layer classes whose names fit it and its siblings (and their ranks); `a|b` when they disagree. */
@@ -80,8 +96,9 @@ function roleOf(module: string, leaf: string, shape: number[], siblings: Array<[
   const whole = own.filter((f) => siblings.every(([n, s]) => f.ignored.has(n) || (f.weights.has(n) && rankFits(f.weights.get(n) as WeightRole, s.length))));
   const roles = [...new Set((whole.length ? whole : own).map((f) => f.weights.get(leaf) as WeightRole))].sort();
   if (roles.length === 1) return roles[0];
-  // A 2-D `weight` alone is a Linear's or an Embedding's: the module's own name tells which.
+  // A 2-D `weight` alone is a Linear's, an Embedding's or a position table's: the module's own name tells which.
   const name = module.replace(/[./]$/, '').split(/[./]/).pop() ?? '';
+  if (roles.includes('position') && /pos/i.test(name)) return 'position';
   if (roles.includes('embeddings') && /embed/i.test(name)) return 'embeddings';
   return roles.join('|');
 }

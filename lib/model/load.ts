@@ -14,6 +14,7 @@ import { entryInfos, isIgnoredName, keyInfosOf } from './key-roles';
 import { resolveStateDict, type WeightSource } from './sources';
 import { torchEntries, unpackPart, type TorchEntry } from './torch-entries';
 import { layerForm } from './torch-layout';
+import { applyVariantRenames, torchVariantsOf } from './torch-variants';
 import { weightSlots, type ModelLike, type WeightSlot } from './weights';
 
 /** Options of loadStateDict. */
@@ -59,7 +60,7 @@ export interface LoadReport {
   layout: Layout;
   /** How the source's keys were formed, in words (as saved; a model.json's names made structural by its topology). */
   naming?: string;
-  /** Renames that were applied (from `rename` and `map`). */
+  /** Renames that were applied (from `rename`, the model's known key variants, and `map`). */
   renames: RenameRule[];
   /** Missing weights for which the source had unused tensors of the same shape and role: "loaded, but not that one". */
   stranded: StrandedWeight[];
@@ -87,6 +88,14 @@ export async function loadStateDict(model: ModelLike, source: WeightSource, opts
   const target: KeyShapes = new Map(entries.map((e) => [e.key, { shape: e.shape }]));
   const targetInfo = entryInfos(entries);
 
+  // The architecture's other spellings of its keys (torchvision's legacy MLP names, old BERT's gamma/beta).
+  const variants = layout === 'torch' ? torchVariantsOf(model) : undefined;
+  if (variants?.renames?.length) {
+    const v = applyVariantRenames(sd, (k) => target.has(k), variants.renames);
+    sd = v.stateDict;
+    renames.push(...v.applied);
+  }
+
   if (opts.map) {
     const extra = opts.map === 'auto' ? autoRenames(sd, target, targetInfo) : [{ map: opts.map }];
     if (extra.length) { sd = renameKeys(sd, extra); renames.push(...extra); }
@@ -101,6 +110,7 @@ export async function loadStateDict(model: ModelLike, source: WeightSource, opts
     else plan.push([e, t]);
   }
   const ignorable = ignoredKeys(slots);
+  for (const k of variants?.ignored ?? []) ignorable.add(k);
   for (const k of sd.keys()) {
     if (target.has(k)) continue;
     // A name the layer table says has no TF.js twin is never wanted, wherever it sits (an unrenamed 'module.bn.num_batches_tracked' too).

@@ -155,10 +155,15 @@ function compatible(a: string, b: string): boolean {
   return a.split('|').some((r) => bs.includes(r));
 }
 
-/** Whether entry `e` sits on a key of B that takes it: same shape, and the same name or a compatible role. */
+/** Whether a tensor of role `role` first named `orig` may sit on a key `key` of role `target`: compatible roles, or one unknown ('other') and the same last name. */
+function fits(role: string, orig: string, target: string, key: string): boolean {
+  return compatible(role, target) || ((role === 'other' || target === 'other') && leafOf(orig) === leafOf(key));
+}
+
+/** Whether entry `e` sits on a key of B that takes it: same shape, and the same name or a role that fits. */
 function takes(e: Entry, targets: Map<string, Target>): boolean {
   const t = targets.get(e.key);
-  return !!t && sameShape(e.shape, t.shape) && (e.key === e.orig || compatible(e.role, t.role));
+  return !!t && sameShape(e.shape, t.shape) && (e.key === e.orig || fits(e.role, e.orig, t.role, e.key));
 }
 
 function countMatched(entries: Entry[], targets: Map<string, Target>): number {
@@ -287,7 +292,7 @@ function scoredCandidates(entries: Entry[], targets: Map<string, Target>): { sco
   outer: for (const e of open) {
     const na = namesOf(e.key);
     for (const [k, t] of byShape.get(e.shape.join(',')) ?? []) {
-      if (!compatible(e.role, t.role)) continue;
+      if (!fits(e.role, e.orig, t.role, k)) continue;
       if (++pairs > PAIR_BUDGET) break outer;
       const nb = namesB.get(k) as Names;
       const cost = namesChanged(na, nb);

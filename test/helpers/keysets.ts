@@ -57,7 +57,8 @@ export function bertKeys(layers = 4, hidden = 32, intermediate = 64, vocab = 100
 
 /**
  * The role of a canonical PyTorch key, read independently of the library: `weight` of rank ≥ 2 is
- * a kernel (an embedding table under an `*embeddings` module), of rank 1 a norm's gamma; `bias`
+ * a kernel (an embedding table under an `*embeddings` module, a position table under
+ * `position_embeddings`), of rank 1 a norm's gamma; `bias`
  * beside a 1-D weight is a beta; running statistics by name.
  */
 export function oracleRoles(keys: KeyList): Map<string, string> {
@@ -70,7 +71,8 @@ export function oracleRoles(keys: KeyList): Map<string, string> {
     if (leaf === 'num_batches_tracked') role = 'ignored';
     else if (leaf === 'running_mean') role = 'moving_mean';
     else if (leaf === 'running_var') role = 'moving_variance';
-    else if (leaf === 'weight') role = s.length >= 2 ? (/embeddings$/.test(mod) ? 'embeddings' : 'kernel') : 'gamma';
+    // A position table is its own role (tsfreeze's TorchPositionEmbedding), other embedding tables 'embeddings'.
+    else if (leaf === 'weight') role = s.length >= 2 ? (/position_embeddings$/.test(mod) ? 'position' : /embeddings$/.test(mod) ? 'embeddings' : 'kernel') : 'gamma';
     else if (leaf === 'bias') role = rank.get(`${mod}.weight`) === 1 ? 'beta' : 'bias';
     out.set(k, role);
   }
