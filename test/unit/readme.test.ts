@@ -38,6 +38,14 @@ const xv = __tf.randomNormal([16, 8, 8, 1], 0, 1, 'float32', 3);
 const yv = __tf.oneHot(__tf.randomUniform([16], 0, 3, 'int32', 4), 3);
 const data = { x, y };
 `,
+  // The names the transformers example uses without importing them, and BERT's three inputs.
+  transformers: `
+import * as tf from '@tensorflow/tfjs';
+import { vitB16, loadStateDict, replaceHead, bertEncoder } from 'tsfreeze';
+const ids = tf.tensor2d([[101, 7592, 2088, 102]], [1, 4], 'int32');
+const mask = tf.onesLike(ids);
+const types = tf.zerosLike(ids);
+`,
 };
 
 interface Example { line: number; code: string; prelude?: string; notRun?: string }
@@ -48,10 +56,13 @@ function examples(markdown: string): Example[] {
   const out: Example[] = [];
   for (let i = 0; i < lines.length; i++) {
     if (lines[i].trim() !== '```ts') continue;
-    const end = lines.indexOf('```', i + 1);
-    assert.ok(end > i, `README.md:${i + 1}: a \`\`\`ts block that never ends`);
+    // A block inside a list item is indented: its fence and lines alike.
+    const indent = lines[i].length - lines[i].trimStart().length;
+    let end = i + 1;
+    while (end < lines.length && lines[end].trim() !== '```') end++;
+    assert.ok(end < lines.length, `README.md:${i + 1}: a \`\`\`ts block that never ends`);
     const marker = /^<!-- readme-test: (.*) -->$/.exec(lines[i - 1]?.trim() ?? '')?.[1];
-    const ex: Example = { line: i + 1, code: lines.slice(i + 1, end).join('\n') };
+    const ex: Example = { line: i + 1, code: lines.slice(i + 1, end).map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length))).join('\n') };
     if (marker?.startsWith('prelude=')) ex.prelude = marker.slice('prelude='.length);
     else if (marker?.startsWith('not run: ')) ex.notRun = marker.slice('not run: '.length);
     else assert.equal(marker, undefined, `README.md:${i}: unknown readme-test marker '${marker}'`);
@@ -81,7 +92,26 @@ def warmed(m):
     return m.eval()
 torch.save(warmed(torchvision.models.resnet18()).state_dict(), 'resnet18.pth')
 torch.save({'module.' + k: v for k, v in warmed(torchvision.models.resnet18(num_classes=10)).state_dict().items()}, 'dp_resnet18.pth')
-torch.save(warmed(torchvision.models.resnet18(num_classes=10)), 'whole.pt')`, [dir]);
+torch.save(warmed(torchvision.models.resnet18(num_classes=10)), 'whole.pt')
+torch.save(torchvision.models.vit_b_16().state_dict(), 'vit_b_16.pth')
+# A BertForSequenceClassification file as older transformers saved it ('bert.' prefix, LayerNorm
+# gamma/beta, position_ids, a cls head), bert-base sizes, random weights.
+H, I, L, V, P = 768, 3072, 12, 30522, 512
+sd = {'bert.embeddings.position_ids': torch.arange(P).unsqueeze(0),
+      'bert.embeddings.word_embeddings.weight': torch.randn(V, H) * 0.02,
+      'bert.embeddings.position_embeddings.weight': torch.randn(P, H) * 0.02,
+      'bert.embeddings.token_type_embeddings.weight': torch.randn(2, H) * 0.02}
+def linear(p, o, i): sd[p + '.weight'] = torch.randn(o, i) * 0.02; sd[p + '.bias'] = torch.zeros(o)
+def norm(p): sd[p + '.gamma'] = torch.ones(H); sd[p + '.beta'] = torch.zeros(H)
+norm('bert.embeddings.LayerNorm')
+for l in range(L):
+    p = f'bert.encoder.layer.{l}'
+    for n in ('query', 'key', 'value'): linear(f'{p}.attention.self.{n}', H, H)
+    linear(f'{p}.attention.output.dense', H, H); norm(f'{p}.attention.output.LayerNorm')
+    linear(f'{p}.intermediate.dense', I, H); linear(f'{p}.output.dense', H, I); norm(f'{p}.output.LayerNorm')
+linear('bert.pooler.dense', H, H)
+linear('cls.predictions.transform.dense', H, H)
+torch.save(sd, 'pytorch_model.bin')`, [dir]);
 });
 
 test('README: every ```ts example runs as written (a skipped one names an allowed reason)', () => {
