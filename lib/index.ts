@@ -7,6 +7,11 @@ export type { ModuleNode } from './formats/pytorch/modules';
 export { readCheckpoint, sniffFormat } from './formats/read';
 export { writeCheckpoint } from './formats/write';
 export type { WriteOptions } from './formats/write';
+export type { FileSystemOptions } from './formats/tfjs-io';
+export { fileSystem } from './formats/tfjs-io';
+import { registerFileSystemRouters } from './formats/tfjs-io';
+// model.save('file://…') and tf.loadLayersModel('file://…') work in Node from the moment tsfreeze is imported.
+registerFileSystemRouters();
 export { summarizeStateDict } from './formats/summary';
 export type { StateDictSummary } from './formats/summary';
 export type { RenameRule } from './statedict/rename';
