@@ -24,6 +24,11 @@ const NOT_RUN = ['needs an NVIDIA GPU with CUDA 11', 'needs a Jupyter front end'
 
 /** Code run before a block that asks for it: names start with `__` so that no example's import or name collides. */
 const PRELUDES: Record<string, string> = {
+  // Any small model, for examples about saving one.
+  model: `
+import * as __tf from '@tensorflow/tfjs';
+const model = __tf.sequential({ layers: [__tf.layers.dense({ units: 4, inputShape: [8], activation: 'relu' }), __tf.layers.dense({ units: 2 })] });
+`,
   // A small model with a pretrained `features` part (its weights in a PyTorch checkpoint) and a new `head`, and data.
   training: `
 import * as __tf from '@tensorflow/tfjs';
