@@ -63,6 +63,8 @@ export { setTrainingViewFactory, trainingViewFactory } from './train/view';
 export type { WebGPUActivation, DawnProbe, DawnProviderOptions, AdapterInfoLike } from './backend';
 export { defaultWebGPUProvider, createDawnWebGPUProvider, DEFAULT_PROBE, OPENGLES_PROBE, isSoftwareAdapter, describeAdapter } from './backend';
 export type { CheckOptions } from './freeze/guard';
+export type { ActivePatch } from './patches';
+export { activePatches, UNCHECKED_PATCHES_ENV } from './patches';
 export * from './models';
 export type { NewHead, AdaptInputOptions } from './model/surgery';
 export { replaceHead, adaptInputConv } from './model/surgery';

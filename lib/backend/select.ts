@@ -10,7 +10,7 @@
  * software one.
  */
 import * as tf from '@tensorflow/tfjs';
-import { loadWasmBackend, wasmFeatures, WASM_PACKAGE } from './wasm';
+import { loadWasmBackend, wasmFeatures, WASM_PACKAGE } from './wasm/load';
 import { createDawnWebGPUProvider, DAWN_PACKAGE, WEBGPU_BACKEND_PACKAGE } from './webgpu';
 
 export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
