@@ -8,7 +8,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bertEncoder, diffKeys, keyInfosOf, mulberry32, renameKey, resnet18, stateDictOf, visionTransformer, weightSlots, type ModelLike, type RenameRule } from '../../lib';
+import { bertEncoder, diffKeys, keyInfosOf, mobilenetV2, mulberry32, renameKey, resnet18, stateDictOf, visionTransformer, weightSlots, type ModelLike, type RenameRule } from '../../lib';
 import { bertKeys, oracleRoles, randomRename, shapeDict, torchvisionKeys, type KeyList } from '../helpers/keysets';
 import { requireTorch } from '../helpers/torch';
 
@@ -33,7 +33,8 @@ before(() => {
   const withOracle = (name: string, keys: KeyList): KeySet => ({ name, keys, roles: oracleRoles(keys) });
   sets = [
     zooSet('resnet18', model),
-    withOracle('mobilenet_v2', torchvisionKeys('mobilenet_v2')),
+    withOracle('mobilenet_v2 (torchvision)', torchvisionKeys('mobilenet_v2')),
+    zooSet('mobilenet_v2 (zoo)', mobilenetV2({ inputShape: [32, 32, 3] })),
     withOracle('bert (HF names)', bertKeys()),
     zooSet('bert (zoo)', bertEncoder({ vocabSize: 100, hiddenSize: 32, numHiddenLayers: 3, numAttentionHeads: 2, intermediateSize: 64, maxPositionEmbeddings: 64 })),
     zooSet('vit (zoo)', visionTransformer({ imageSize: 32, patchSize: 8, numLayers: 3, numHeads: 2, hiddenDim: 32, mlpDim: 64, numClasses: 5 } as never)),
@@ -47,7 +48,11 @@ test('the independent role reading agrees with the layer table on the zoo resnet
   assert.equal(mb.get('features.0.0.weight'), 'kernel');
   assert.equal(mb.get('features.0.1.weight'), 'gamma');
   assert.equal(mb.get('features.0.1.num_batches_tracked'), 'ignored');
-  const bert = sets[2].roles;
+  const bert = sets[3].roles;
+  // The zoo's mobilenet_v2 has torchvision's keys (num_batches_tracked aside), so both role readings meet on the same keys.
+  const tv = new Map(sets[1].keys);
+  for (const [k, shape] of sets[2].keys) assert.deepEqual(tv.get(k), shape, k);
+  for (const [k, role] of sets[2].roles) assert.equal(mb.get(k), role, k);
   assert.equal(bert.get('bert.embeddings.word_embeddings.weight'), 'embeddings');
   assert.equal(bert.get('bert.encoder.layer.0.attention.output.LayerNorm.bias'), 'beta');
 });
@@ -80,7 +85,7 @@ function checkSuggestions(label: string, suggestions: Array<{ rules: RenameRule[
   }
 }
 
-test(`random renames of resnet18, mobilenet_v2, BERT and ViT keys: no suggestion loads a tensor into a slot of another role (${5 * CASES_PER_SET} seeded cases)`, async () => {
+test(`random renames of resnet18, mobilenet_v2, BERT and ViT keys (zoo models and their key sets): no suggestion loads a tensor into a slot of another role (${6 * CASES_PER_SET} seeded cases)`, async () => {
   const t0 = Date.now();
   for (const [si, set] of sets.entries()) {
     const { roles } = set;
@@ -102,6 +107,6 @@ test(`random renames of resnet18, mobilenet_v2, BERT and ViT keys: no suggestion
   console.log(`property: ${tally.cases} cases (${tally.cases * 2} diffs), ${tally.suggestions} suggestions checked (${tally.mapsOffered} with a key map), ${tally.landings} tensors moved onto a key, ${tally.correct} onto their own, ${tally.wrongRole.length} onto another role's, ${tally.wrongKeyInOrder.length} onto another key of the same role with the order kept; ${Date.now() - t0} ms`);
   assert.deepEqual(tally.wrongRole, [], 'a suggestion put a tensor on a key of another role');
   assert.deepEqual(tally.wrongKeyInOrder, [], 'with the order of the keys kept, a suggestion put a tensor on the wrong key');
-  assert.ok(tally.suggestions > 5 * CASES_PER_SET, `too few suggestions to prove anything: ${tally.suggestions}`);
+  assert.ok(tally.suggestions > 6 * CASES_PER_SET, `too few suggestions to prove anything: ${tally.suggestions}`);
   assert.ok(tally.correct > 0.9 * tally.landings);
 });
