@@ -118,6 +118,25 @@ export const PATCHES = {
   } satisfies Patch<BackendWasm, [WasmDataHooks]>,
 
   /**
+   * tfjs-backend-wasm 4.22's typedArrayFromHeap takes HEAPU8.buffer before it looks the tensor
+   * up; when the lookup moves the tensor in from another backend (a model built on cpu, run on
+   * wasm) and that grows the heap, the buffer it took is detached: "Cannot perform Construct on a
+   * detached ArrayBuffer". The patch looks the tensor up (moves it) first.
+   */
+  wasmHeapView: {
+    id: '@tensorflow/tfjs-backend-wasm:BackendWasm.typedArrayFromHeap (move first)',
+    package: '@tensorflow/tfjs-backend-wasm', checked: TFJS, onMismatch: 'warn', scope: 'instance', owner: 'lib/backend/select.ts',
+    what: 'moves a tensor in from another backend before typedArrayFromHeap takes the heap buffer, so a move that grows the heap cannot detach the view',
+    ifSkipped: 'a tensor made on another backend can fail on wasm with "Cannot perform Construct on a detached ArrayBuffer"',
+    apply(backend: BackendWasm): Undo {
+      return replaceProperty(backend, 'typedArrayFromHeap', (original) => function typedArrayFromHeap(this: BackendWasm, info: tf.TensorInfo) {
+        (this as unknown as { dataIdMap: { get(id: DataId): unknown } }).dataIdMap.get(info.dataId);
+        return original.call(this, info);
+      } as BackendWasm['typedArrayFromHeap'], this.id);
+    },
+  } satisfies Patch<BackendWasm, []>,
+
+  /**
    * The kernels tsfreeze adds to the wasm backend (gradients it lacks) and replaces (faster or
    * correct versions), through TF.js's public kernel registry.
    */

@@ -111,6 +111,15 @@ const CASES: Record<PatchName, Case> = {
       assert.deepEqual(seen, ['read', 'read', 'disposed true']);
     });
   })(),
+  wasmHeapView: propertyCase(PATCHES.wasmHeapView, wasmBackend, ['typedArrayFromHeap'], () => [] as [], () => {
+    // A tensor made on cpu, large enough that moving it into the wasm heap grows the heap.
+    void tf.setBackend('cpu');
+    const big = tf.fill([32 * 1024 * 1024], 2);
+    void tf.setBackend('wasm');
+    const view = (tf.backend() as import('@tensorflow/tfjs-backend-wasm').BackendWasm).typedArrayFromHeap(big);
+    assert.equal(view[view.length - 1], 2);
+    big.dispose();
+  }),
   wasmKernels: (() => {
     const set = (): KernelSet => ({
       backend: 'wasm', added: [], replaced: [], originals: new Map(),
