@@ -126,7 +126,7 @@ export async function loadStateDict(model: ModelLike, source: WeightSource, opts
   }
 
   if (report.mismatched.length && !opts.skipMismatch) {
-    const m = report.mismatched.slice(0, 5).map((x) => `${x.key}: checkpoint [${x.got}] vs model [${x.expected}]`).join('; ');
+    const m = report.mismatched.slice(0, 5).map((x) => `${x.key}: checkpoint [${x.got}] vs model [${x.expected}]${layoutHint(x.got, x.expected, layout)}`).join('; ');
     throw new LoadError(`loadStateDict: ${report.mismatched.length} shape mismatch(es): ${m}. Nothing was loaded; pass skipMismatch: true to load the rest.`, report);
   }
   if (opts.strict && (report.missing.length || report.unexpected.length)) {
@@ -168,6 +168,20 @@ export async function loadStateDict(model: ModelLike, source: WeightSource, opts
     if (opts.warn !== null) (opts.warn ?? console.warn)(report.warning);
   }
   return report;
+}
+
+/** Why two shapes of one convolution kernel differ, when the difference says it (a grouped or depthwise convolution on one side only). */
+function layoutHint(got: number[], expected: number[], layout: Layout): string {
+  if (got.length !== 4 || expected.length !== 4 || layout !== 'torch') return '';
+  // PyTorch's kernel is [out, in / groups, kh, kw]: the same out and window, in-channels divided.
+  const [o1, i1, h1, w1] = got;
+  const [o2, i2, h2, w2] = expected;
+  if (o1 !== o2 || h1 !== h2 || w1 !== w2 || i1 === i2) return '';
+  const [small, large] = i1 < i2 ? [i1, i2] : [i2, i1];
+  if (large % small !== 0) return '';
+  const groups = large / small;
+  const side = i1 < i2 ? 'the checkpoint' : 'the model';
+  return ` (${side}'s convolution looks grouped, groups = ${groups}${small === 1 ? ', depthwise' : ''}: build the layer with torchConv2d({ groups: ${groups} }) to match)`;
 }
 
 /** The keys a load fills, in the source's naming: PyTorch entries (packed weights together) or TF.js weights one by one. */
