@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { loadStateDict, setBackend, stateDictOf, writeCheckpoint, type ModelLike } from '../../lib';
+import { loadStateDict, setBackend, stateDictOf, weightSlots, writeCheckpoint, type ModelLike, type TorchBatchNorm } from '../../lib';
 import { PYTHON } from './torch';
 
 const REF = join(__dirname, '..', 'fixtures', 'zoo', 'zoo_ref.py');
@@ -147,6 +147,30 @@ export async function checkParity(c: ParityCase): Promise<Record<string, number>
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What zoo_ref.py's `keys` command says of a model: keys and shapes in order, BatchNorm (eps, momentum) and Dropout p in module order. */
+export interface Description {
+  keys: Array<[string, number[]]>;
+  norms: Array<[number, number]>;
+  dropouts: number[];
+}
+
+/** zoo_ref.py's descriptions of several specs (one Python run; nothing is saved). */
+export function referenceDescriptions(specs: Array<Omit<RefSpec, 'input'>>): Description[] {
+  const out = execFileSync(PYTHON, [REF, 'keys', ...specs.map((s) => JSON.stringify(s))], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const all = JSON.parse(out) as Description[];
+  return all.map((d) => ({ ...d, keys: d.keys.filter(([k]) => !k.endsWith('.num_batches_tracked')) }));
+}
+
+/** The same description of a TF.js model: PyTorch keys and shapes from the layer table, TorchBatchNorm's eps and momentum, Dropout's rate, layers in creation order. */
+export function describeModel(model: tf.LayersModel): Description {
+  const layers = [...model.layers].sort((a, b) => a.id - b.id);
+  return {
+    keys: weightSlots(model as ModelLike).map((s) => [s.torchKey, s.torchShape]),
+    norms: layers.filter((l) => l.getClassName() === 'TorchBatchNorm').map((l) => [(l as TorchBatchNorm).eps, (l as TorchBatchNorm).momentum]),
+    dropouts: layers.filter((l) => l.getClassName() === 'Dropout').map((l) => (l.getConfig() as { rate: number }).rate),
+  };
 }
 
 /** Saves `model` with TF.js's own format to memory and loads it back (custom layer classes must be registered). */
