@@ -15,10 +15,12 @@
  * - process.exit(code) in a cell: throws ProcessExit, which the cell reports; the kernel goes on,
  *   as IPython does with sys.exit. The kernel itself exits through exit().
  *
- * Checked against Node 20 (process.setUncaughtExceptionCaptureCallback, 'newListener').
+ * Checked against Node 20 (process.setUncaughtExceptionCaptureCallback, 'newListener'); the
+ * replacement of process.exit is an entry of the patch table (lib/patches, node:process.exit).
  */
 import { inspect } from 'node:util';
 import { writeSync } from 'node:fs';
+import { installPatch, PATCHES } from '../../lib/patches';
 
 /** The process events the kernel owns. */
 const OWNED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'uncaughtException', 'unhandledRejection'] as const;
@@ -31,29 +33,6 @@ export class ProcessExit extends Error {
     super(`process.exit(${code ?? ''}) was called: a cell cannot end the kernel's process; the kernel goes on (restart the kernel to start afresh)`);
   }
 }
-
-/**
- * The one change to a dependency's code here (Node's process.exit), in the shape of the
- * project's patch table (the `speed` branch's lib/patches: id, package, checked, onMismatch,
- * scope, owner, what, apply → undo), to move there when that table is on main. Ownership of the
- * listeners needs no patch: Node's own API (setUncaughtExceptionCaptureCallback, 'newListener').
- */
-export const PROCESS_EXIT_PATCH = {
-  id: 'node:process.exit',
-  package: 'node',
-  checked: '>=20.19 <25',
-  onMismatch: 'warn' as const,
-  scope: 'process' as const,
-  owner: 'kernel/server/process-guard.ts',
-  what: 'process.exit(code) in a kernel throws ProcessExit instead of ending the process (the kernel exits through the original)',
-  apply(target: NodeJS.Process): () => void {
-    const original = target.exit;
-    target.exit = ((code?: number | string | null) => {
-      throw new ProcessExit(code);
-    }) as typeof target.exit;
-    return () => { target.exit = original; };
-  },
-};
 
 type Listener = (...args: unknown[]) => void;
 /** process as a plain emitter: its typed overloads take one event name at a time. */
@@ -89,7 +68,10 @@ export class ProcessGuard {
       // newListener fires before the listener is added: remove it right after.
       process.nextTick(() => this.removeForeign(event, listener));
     });
-    PROCESS_EXIT_PATCH.apply(process);
+    // Listed in lib/patches (node:process.exit); the kernel's own exit is this.realExit.
+    installPatch(PATCHES.processExit, process, () => ((code?: number | string | null) => {
+      throw new ProcessExit(code);
+    }) as NodeJS.Process['exit']);
     this.check();
   }
 

@@ -311,6 +311,16 @@ export const PATCHES = {
       } as Call, this.id);
     },
   } satisfies Patch<tf.layers.Layer, []>,
+
+  /** A cell's process.exit() would end the kernel and every variable in it (IPython turns sys.exit into an error too). */
+  processExit: {
+    id: 'node:process.exit',
+    package: 'node', checked: '>=20.19 <25', onMismatch: 'warn', scope: 'process', owner: 'kernel/server/process-guard.ts',
+    what: "in the Jupyter kernel, process.exit(code) calls the kernel's replacement (it throws ProcessExit, which the cell reports) instead of ending the process; the kernel exits through the original",
+    apply(proc: NodeJS.Process, make: (real: NodeJS.Process['exit']) => NodeJS.Process['exit']): Undo {
+      return replaceProperty(proc, 'exit', make, this.id);
+    },
+  } satisfies Patch<NodeJS.Process, [(real: NodeJS.Process['exit']) => NodeJS.Process['exit']]>,
 };
 
 /** The names of the entries. */

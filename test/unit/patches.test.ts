@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import {
-  PATCHES, activePatches, installPatch, isPatched, replaceProperty, versionInRange, PatchError, UNCHECKED_PATCHES_ENV,
+  PATCHES, activePatches, installPatch, isPatched, replaceProperty, versionInRange, installedVersion, PatchError, UNCHECKED_PATCHES_ENV,
   type KernelSet, type Patch, type PatchName,
 } from '../../lib/patches';
 
@@ -73,6 +73,9 @@ const registryKeys = (): Record<string, unknown> => {
 
 /** One case per entry of PATCHES, in an order where the wasm backend factory is replaced before the backend starts. */
 const CASES: Record<PatchName, Case> = {
+  processExit: propertyCase(PATCHES.processExit, () => process, ['exit'],
+    () => [() => ((code?: number | string | null) => { throw new Error(`exit(${code}) refused`); }) as NodeJS.Process['exit']] as [(real: NodeJS.Process['exit']) => NodeJS.Process['exit']],
+    (p) => assert.throws(() => p.exit(3), /exit\(3\) refused/)),
   wasmBackendFactory: {
     async run() {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -201,7 +204,8 @@ test('every entry of PATCHES has a case here', () => {
   const ids = Object.values(PATCHES).map((p) => p.id);
   assert.equal(new Set(ids).size, ids.length, 'ids are unique');
   for (const p of Object.values(PATCHES)) {
-    assert.ok(versionInRange(require(`${p.package}/package.json`).version as string, p.checked),
+    // installedVersion knows 'node' (Node.js itself), which has no package.json to require.
+    assert.ok(versionInRange(installedVersion(p.package), p.checked),
       `${p.id}: the installed ${p.package} is outside its checked range ${p.checked}`);
   }
 });
