@@ -5,6 +5,7 @@
  */
 import type { OptionTable, ParsedWords, PositionalCount } from '../options';
 import { UsageError } from '../usage-error';
+import { writableFormatsText } from '../../lib/formats/formats';
 import { DIFFKEYS_ARGS, DIFFKEYS_OPTIONS, DIFFKEYS_SUMMARY, diffkeysLimit } from '../verbs/diffkeys';
 import { RUN_OPTIONS } from './run-options';
 
@@ -110,7 +111,7 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'convert',
-    summary: "rewrite a checkpoint; OUT's extension picks the format (.pth/.pt PyTorch, .safetensors, .json TF.js)",
+    summary: `rewrite a checkpoint; OUT's extension picks the format (${writableFormatsText()})`,
     args: 'IN OUT [--root PATH]',
     options: { root: { type: 'string', value: 'PATH', help: 'the sub-tree of the checkpoint to write (e.g. model_state_dict); default: found by itself' } },
     positionals: 2,

@@ -10,10 +10,9 @@ import { execFileSync } from 'node:child_process';
 import { atomicWrite } from '../../lib/formats/atomic-write';
 import { PLOTLY_NBEXTENSION, plotlyStandaloneJs } from '../../lib/plot/plotlyjs';
 import { kernelRoot } from '../server/module-fallback';
+import { PLOTLY_ENV } from './plotly-env';
 
 export const KERNEL_NAME = 'tsfreeze';
-/** The kernel reads where the nbextension copy of plotly.js is from this variable of its kernelspec. */
-export const PLOTLY_ENV = 'TSFREEZE_PLOTLY_NBEXTENSION';
 const LOGOS = ['logo-32x32.png', 'logo-64x64.png', 'logo.svg'];
 
 /** Where to install: the user's Jupyter data dir, the Python environment's, or under a prefix. */

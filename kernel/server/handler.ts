@@ -1,9 +1,8 @@
 /**
  * What the kernel does with each request, apart from the wire: run cells (TypeScript and
- * magics), answer kernel_info, is_complete, complete, inspect and history. The server
- * (server.ts) owns sockets, queues and status.
+ * magics), answer kernel_info, complete and inspect. The socket thread (socket-thread.ts,
+ * front-desk.ts) owns sockets, queues, status, history and is_complete.
  */
-import * as ts from '@tslab/typescript-for-tslab';
 import { quickInfoText } from './tslab';
 import { calleeAt } from './callee';
 import type { MimeBundle } from '../../lib/display/bundle';
@@ -11,10 +10,9 @@ import { findMagic, allMagics, magicHelp, parseMagicCall, UsageError, type Magic
 import { completeMagicWords } from '../magics/complete';
 import { loadMagics } from '../magics/load';
 import { lastWord } from '../magics/words';
-import { splitCell, isComplete, type Segment } from './cell';
+import { splitCell, type Segment } from './cell';
 import { errorOf, type CellError } from './errors';
 import { valueBundle } from './display';
-import { History, type HistoryRequest, type HistoryEntry } from './history';
 import { Session } from './session';
 
 /** Where a cell's output goes. */
@@ -44,10 +42,9 @@ export class CellFailure extends Error {
   }
 }
 
-import { VERSION } from '../version';
+import { kernelInfo } from './kernel-info';
 
 export class TsfreezeHandler {
-  readonly history = new History();
   /** Per-magic state kept across cells. */
   readonly magicState = new Map<string, unknown>();
   /** The label of the cell that runs (`In[3]`), for tracebacks. */
@@ -57,28 +54,9 @@ export class TsfreezeHandler {
     loadMagics();
   }
 
-  /** kernel_info_reply content. */
-  handleKernel() {
-    return {
-      status: 'ok',
-      protocol_version: '5.3',
-      implementation: 'tsfreeze',
-      implementation_version: VERSION,
-      language_info: {
-        name: 'typescript',
-        version: ts.version,
-        mimetype: 'text/typescript',
-        file_extension: '.ts',
-        // Classic Notebook highlights with CodeMirror's javascript mode in its TypeScript flavour; JupyterLab reads `mode`.
-        codemirror_mode: { mode: 'typescript', name: 'javascript', typescript: true },
-      },
-      banner: `TypeScript ${ts.version} on Node ${process.version} (tsfreeze ${VERSION}, on tslab's converter). %lsmagic lists the magics.`,
-      help_links: [{ text: 'tsfreeze README', url: 'https://www.npmjs.com/package/tsfreeze' }] as [{ text: string; url: string }],
-    };
-  }
-
-  handleIsComplete(req: { code: string }) {
-    return isComplete(req.code);
+  /** kernel_info_reply content (the socket thread answers kernel_info with the same, kernel-info.ts). */
+  handleKernel(): Record<string, unknown> {
+    return kernelInfo();
   }
 
   /** Runs a cell: TypeScript chunks and magics in order, stopping at the first error; `count` is its execution count, for tracebacks. */
@@ -213,11 +191,6 @@ export class TsfreezeHandler {
   /** Stops the session's TypeScript compiler (at shutdown). */
   close(): void {
     this.session.close();
-  }
-
-  /** history_reply content. */
-  historyReply(req: HistoryRequest): { status: 'ok'; history: HistoryEntry[] } {
-    return { status: 'ok', history: this.history.query(req) };
   }
 }
 

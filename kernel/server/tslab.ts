@@ -72,9 +72,6 @@ export function setTslabDisplay(show: (d: TslabDisplay, update: boolean) => void
   (tslabJupyter as { lastWriteDisplayData: unknown }).lastWriteDisplayData = show;
 }
 
-/** tslab's ZeroMQ server, which the kernel's server extends. */
-export const TslabZmqServer = tslabJupyter.ZmqServer;
-
 /** Maps a path the type checker asks for to the path it reads instead; undefined leaves it as it is. */
 export type PathRedirect = (path: string) => string | undefined;
 

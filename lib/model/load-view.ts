@@ -49,6 +49,7 @@ export function loadReportBundle(r: LoadReport, opts: LoadViewOptions = {}): Mim
   const counts = `${r.loaded.length} loaded, ${r.missing.length} missing, ${r.unexpected.length} unexpected, ${r.mismatched.length} shape-mismatched${r.ignored.length ? `, ${r.ignored.length} ignored` : ''}`;
   const notes: string[] = [];
   if (failed) notes.push(r.error!.split('. ')[0]);
+  if (r.naming) notes.push(`source keys: ${r.naming}`);
   if (r.renames.length) notes.push(`renames applied: ${r.renames.map(opts.ruleText ?? ((x) => JSON.stringify(x))).join(' then ')}`);
   if (r.ignored.length) notes.push(`ignored (no TF.js twin): ${r.ignored.join(', ')}`);
   notes.push(...(opts.notes ?? []));

@@ -58,6 +58,8 @@ export interface History {
   frozen: string[];
   /** Steps run in all. */
   steps: number;
+  /** Set when the run was stopped early by stopTraining() (an interrupt). */
+  stopped?: 'interrupted';
 }
 
 /** Keeps each layer's starting weights and samples the drift. */

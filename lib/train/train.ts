@@ -17,6 +17,7 @@ import { DriftTracker, type EpochLog, type History } from './history';
 import { RateMeter, terminalProgress, type ProgressSink } from './progress';
 import { trainingViewFactory } from './view';
 import { alignOptimizerState, type StateAlignment } from './optimizer-state';
+import { registerRun, yieldToEventLoop, type StopRequest } from './stop';
 
 /** A built-in loss (Keras semantics: predictions are probabilities for the cross-entropies) or a function of (yTrue, yPred). */
 export type LossSpec =
@@ -119,6 +120,9 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
   let step = 0;
   let lastLoss: number | undefined;
   let failure: unknown;
+  // stopTraining() (the kernel's interrupt) is seen at the step boundary after the event loop ran.
+  const run = registerRun();
+  let stopped: StopRequest | undefined;
   try {
     if (guardEvery !== undefined) fp = fingerprint(model);
     drift = new DriftTracker(model);
@@ -157,7 +161,13 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
           sink.update(step, { step, total, epoch: e + 1, epochs, loss: result.loss, ...meter.info(step, total) });
         }
         if (stop) break;
+        await yieldToEventLoop();
+        if (run.request) {
+          stopped = run.request;
+          break;
+        }
       }
+      if (stopped) break;
       if (stepsPerEpoch === undefined && !stop) {
         stepsPerEpoch = steps;
         if (opts.sampleEvery === undefined) sampleEvery = defaultSampleEvery(steps);
@@ -177,6 +187,10 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
       if (fp) checkFrozen(model, fp);
     }
     drift.sample(step);
+    if (stopped) {
+      history.stopped = 'interrupted';
+      if (stopped.reject) throw stopped.reject(history);
+    }
     return history;
   } catch (e) {
     failure = e;
@@ -186,7 +200,8 @@ export async function train(model: ModelLike, data: TrainData, opts: TrainOption
     disposeOwned(plan);
     sink?.end({ steps: step, elapsed: meter.elapsed(), loss: lastLoss, ...(failure !== undefined ? { error: failure } : {}) });
     // The view's last picture: the exact history on success; a failure keeps what was shown.
-    if (view) await view.finish(failure === undefined ? history : undefined).catch(() => undefined);
+    if (view) await view.finish(failure === undefined || stopped ? history : undefined).catch(() => undefined);
+    run.done();
   }
 }
 
