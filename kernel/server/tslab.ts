@@ -9,12 +9,11 @@
  * (`import * as tslab from "tslab"; tslab.display.html(...)`). The executor that runs the
  * converted code is tsfreeze's own (executor.ts).
  *
- * Patches (process-wide):
- * - `ts.sys` of @tslab/typescript-for-tslab (the TypeScript tslab bundles): fileExists,
- *   readFile, directoryExists and realpath go through redirectTypeScriptPaths' mapping, so the
- *   type checker finds packages that a notebook's folder lacks in the kernel's installation
- *   (module-fallback.ts). tslab's converter reads every file through `ts.sys` (its own `sys`
- *   inherits from it), and `ts.sys` is a plain object, so wrapping its methods is enough.
+ * Patch (process-wide, in lib/patches' table as typescriptSysPaths): `ts.sys` of
+ * @tslab/typescript-for-tslab (the TypeScript tslab bundles): fileExists, readFile,
+ * directoryExists and realpath go through redirectTypeScriptPaths' mapping, so the type checker
+ * finds packages that a notebook's folder lacks in the kernel's installation (module-fallback.ts).
+ * tslab's converter reads every file through `ts.sys` (its own `sys` inherits from it).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +22,7 @@ import { createConverter as tslabCreateConverter, type Converter, type ConvertRe
 import { getCodeMetadata as tslabCodeMetadata, type CodeMetadata } from 'tslab/dist/metadata';
 import { printQuickInfo as tslabPrintQuickInfo } from 'tslab/dist/inspect';
 import * as tslabJupyter from 'tslab/dist/jupyter';
+import { installPatch, PATCHES, type PathSystem } from '../../lib/patches';
 
 /** The tslab version whose internals this file was checked against. */
 export const TSLAB_CHECKED_VERSION = '1.0.22';
@@ -78,19 +78,13 @@ export type PathRedirect = (path: string) => string | undefined;
 let redirect: PathRedirect | null = null;
 
 /**
- * Makes the type checker read redirected paths (see the file comment): a redirected file exists
- * and reads as its target, a redirected folder exists when its target does, and its real path
- * is the target's, so the target's own imports resolve from where it really is.
+ * Makes the type checker read redirected paths (the patch typescriptSysPaths of lib/patches): a
+ * redirected file exists and reads as its target, a redirected folder exists when its target
+ * does, and its real path is the target's, so the target's own imports resolve from where it
+ * really is. A later call replaces the mapping.
  */
 export function redirectTypeScriptPaths(map: PathRedirect): void {
-  if (redirect) { redirect = map; return; }
+  const first = redirect === null;
   redirect = map;
-  const sys = ts.sys as ts.System & { realpath: NonNullable<ts.System['realpath']> };
-  const to = (p: string) => redirect?.(p) ?? p;
-  const { fileExists, readFile, directoryExists } = sys;
-  const realpath = sys.realpath?.bind(sys) ?? ((p: string) => p);
-  sys.fileExists = (p) => fileExists.call(sys, to(p));
-  sys.readFile = (p, encoding) => readFile.call(sys, to(p), encoding);
-  sys.directoryExists = (p) => directoryExists.call(sys, to(p));
-  sys.realpath = (p) => realpath(to(p));
+  if (first) installPatch(PATCHES.typescriptSysPaths, ts.sys as unknown as PathSystem, (p) => redirect?.(p));
 }

@@ -321,7 +321,33 @@ export const PATCHES = {
       return replaceProperty(proc, 'exit', make, this.id);
     },
   } satisfies Patch<NodeJS.Process, [(real: NodeJS.Process['exit']) => NodeJS.Process['exit']]>,
+  /**
+   * Notebooks in any folder: the type checker must find tsfreeze and TF.js in the kernel's
+   * installation when the notebook's folder has none, as the kernel's require does.
+   */
+  typescriptSysPaths: {
+    id: '@tslab/typescript-for-tslab:sys.fileExists/readFile/directoryExists/realpath',
+    package: '@tslab/typescript-for-tslab', checked: '5.0.x', onMismatch: 'throw', scope: 'process', owner: 'kernel/server/tslab.ts',
+    what: "ts.sys (which tslab's converter reads every file through) sees a path the mapping redirects as its target: a package the notebook's folder lacks reads from the kernel's own copy, and its real path is there",
+    apply(sys: PathSystem, redirect: (path: string) => string | undefined): Undo {
+      const to = (p: string) => redirect(p) ?? p;
+      return undoAll([
+        replaceProperty(sys, 'fileExists', (real) => (p: string) => real.call(sys, to(p)), this.id),
+        replaceProperty(sys, 'readFile', (real) => (p: string, encoding?: string) => real.call(sys, to(p), encoding), this.id),
+        replaceProperty(sys, 'directoryExists', (real) => (p: string) => real.call(sys, to(p)), this.id),
+        replaceProperty(sys, 'realpath', (real) => (p: string) => (real ? real.call(sys, to(p)) : to(p)), this.id),
+      ]);
+    },
+  } satisfies Patch<PathSystem, [(path: string) => string | undefined]>,
 };
+
+/** The part of TypeScript's `ts.sys` the typescriptSysPaths patch replaces. */
+export interface PathSystem {
+  fileExists(path: string): boolean;
+  readFile(path: string, encoding?: string): string | undefined;
+  directoryExists(path: string): boolean;
+  realpath?(path: string): string;
+}
 
 /** The names of the entries. */
 export type PatchName = keyof typeof PATCHES;

@@ -73,6 +73,21 @@ const registryKeys = (): Record<string, unknown> => {
 
 /** One case per entry of PATCHES, in an order where the wasm backend factory is replaced before the backend starts. */
 const CASES: Record<PatchName, Case> = {
+  typescriptSysPaths: propertyCase(PATCHES.typescriptSysPaths, () => {
+    const files = new Map([['/real/pkg/index.d.ts', 'export declare const x: 1;']]);
+    return {
+      fileExists: (p: string) => files.has(p),
+      readFile: (p: string) => files.get(p),
+      directoryExists: (p: string) => p === '/real/pkg',
+      realpath: (p: string) => p,
+    };
+  }, ['fileExists', 'readFile', 'directoryExists', 'realpath'], () => [(p: string) => (p.startsWith('/nb/node_modules/pkg') ? p.replace('/nb/node_modules/pkg', '/real/pkg') : undefined)] as [(p: string) => string | undefined], (sys) => {
+    assert.equal(sys.fileExists('/nb/node_modules/pkg/index.d.ts'), true);
+    assert.equal(sys.readFile('/nb/node_modules/pkg/index.d.ts'), 'export declare const x: 1;');
+    assert.equal(sys.directoryExists('/nb/node_modules/pkg'), true);
+    assert.equal(sys.realpath!('/nb/node_modules/pkg/index.d.ts'), '/real/pkg/index.d.ts');
+    assert.equal(sys.fileExists('/nb/other.ts'), false);
+  }),
   processExit: propertyCase(PATCHES.processExit, () => process, ['exit'],
     () => [() => ((code?: number | string | null) => { throw new Error(`exit(${code}) refused`); }) as NodeJS.Process['exit']] as [(real: NodeJS.Process['exit']) => NodeJS.Process['exit']],
     (p) => assert.throws(() => p.exit(3), /exit\(3\) refused/)),
