@@ -6,6 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { ModelLike, WeightSlot } from '../model/weights';
 import { weightSlots } from '../model/weights';
 import type { StateAlignment } from './optimizer-state';
+import type { TrainEvent } from './callbacks';
+import type { StopReason } from './stop';
 
 /** One epoch's summary. */
 export interface EpochLog {
@@ -19,6 +21,8 @@ export interface EpochLog {
   valMetrics?: Record<string, number>;
   /** Steps run in this epoch. */
   steps: number;
+  /** Set when the run stopped before the epoch's last batch (its loss and metrics cover the steps run). */
+  partial?: boolean;
   /** Seconds the epoch took. */
   seconds: number;
 }
@@ -58,6 +62,28 @@ export interface History {
   frozen: string[];
   /** Steps run in all. */
   steps: number;
+  /** Set when the run ended early: stopTraining() ('interrupted'), the `signal` option ('aborted'), or a callback ('callback'). */
+  stopped?: StopReason;
+  /** What changed during the run, in order: unfreezes, learning rates, cache moves, the stop. */
+  events: TrainEvent[];
+  /** Whether the frozen layers' output was cached, where, and why (not). */
+  cache: CacheReport;
+  /** Layers that ran outside the gradient tape every step: frozen, before the first trained layer (last setting of the run). */
+  offTape: string[];
+}
+
+/** The frozen-feature cache of a run (its last state, when a schedule moved it). */
+export interface CacheReport {
+  /** Whether training ran on cached features. */
+  used: boolean;
+  /** Why not; or, when used, where the cut stops and why. */
+  reason: string;
+  /** Layers whose outputs were cached (the frozen prefix ends after them). */
+  cutAfter: string[];
+  /** Bytes the cached features took (training and validation data). */
+  bytes: number;
+  /** Seconds spent computing them (all recomputations included). */
+  seconds: number;
 }
 
 /** Keeps each layer's starting weights and samples the drift. */
