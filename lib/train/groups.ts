@@ -120,7 +120,7 @@ export function planGroups(model: ModelLike, groups: readonly ParamGroup[] | und
     const rest = trainable.filter((s) => !owner.has(s.key));
     if (rest.length > 0 || specs.length === 0) resolved.push(buildGroup(specs.length, 'default', {}, defaults, rest, [], resolved));
   } catch (e) {
-    for (const g of resolved) if (g.owned) g.optimizer.dispose();
+    for (const g of resolved) if (g.owned) disposeOptimizer(g.optimizer);
     throw e;
   }
   return { groups: resolved, trainable, frozen: all.filter((s) => frozenSet.has(s.key)).map((s) => s.key), untrainedByFlag, statistics };
@@ -160,6 +160,13 @@ export function buildGroup(index: number, name: string, g: GroupDefaults, defaul
     owned = true;
   }
   return { index, name, lr, weightDecay, weightDecayMode, momentum, optimizerName: typeof spec === 'string' ? (spec === 'sgd' && momentum ? 'momentum' : spec) : optimizer.getClassName(), slots, frozen, optimizer, owned };
+}
+
+/** Disposes an optimizer the loop made. TF.js 4.22's Momentum.dispose() skips SGD's, leaking its learning-rate scalar (`c`): freed here too. */
+export function disposeOptimizer(optimizer: tf.Optimizer): void {
+  optimizer.dispose();
+  const c = (optimizer as unknown as { c?: unknown }).c;
+  if (c instanceof tf.Tensor && !c.isDisposed) c.dispose();
 }
 
 /** Sets a group's learning rate in its optimizer (TF.js 4.x: SGD and Momentum through setLearningRate, the others read their learningRate field each step). */

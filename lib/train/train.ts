@@ -17,7 +17,7 @@ import { freeze, unfreeze } from '../freeze/freeze';
 import { frozenKeys } from '../freeze/registry';
 import type { Selector } from '../freeze/selector';
 import { batchSizeOf, datasetBatches, datasetSize, epochRows, inputList, isDataset, isFixedData, packInputs, rowData, takeRows, type BatchDataset, type InputForm, type Inputs, type RowData, type TrainData } from './data';
-import { buildGroup, planGroups, setGroupLr, trainingCandidates, type GroupDefaults, type GroupPlan, type ParamGroup, type ResolvedGroup } from './groups';
+import { buildGroup, disposeOptimizer, planGroups, setGroupLr, trainingCandidates, type GroupDefaults, type GroupPlan, type ParamGroup, type ResolvedGroup } from './groups';
 import type { EpochLog, GroupLog, History } from './history';
 import { terminalProgress, type ProgressSink } from './progress';
 import { trainingViewFactory } from './view';
@@ -502,7 +502,7 @@ class Run implements TrainContext {
     this.plan.trainable = weightSlots(this.model).filter((s) => trained.has(s.key));
     this.history.groups.push(groupLog(group, undefined));
     const frozen = frozenKeys(this.model);
-    this.history.frozen = this.history.frozen.filter((k) => frozen.has(k) || !trained.has(k));
+    this.history.frozen = [...weightSlots(this.model).filter((s) => frozen.has(s.key)).map((s) => s.key), ...trainingCandidates(this.model).untrainedByFlag];
     this.dirty = true;
     const keys = fresh.map((s) => s.key);
     const layers = [...new Set(fresh.map((s) => s.layerKey))];
@@ -540,7 +540,7 @@ class Run implements TrainContext {
   }
 
   private disposeOwned(): void {
-    for (const g of this.plan?.groups ?? []) if (g.owned) g.optimizer.dispose();
+    for (const g of this.plan?.groups ?? []) if (g.owned) disposeOptimizer(g.optimizer);
   }
 }
 
