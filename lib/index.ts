@@ -3,6 +3,7 @@ export type { DType, HostTensor, StateDict, TensorData } from './statedict/tenso
 export { DTYPES, isDType, itemSize, numel, hostTensor } from './statedict/tensor';
 export { CheckpointError } from './formats/errors';
 export type { Checkpoint, CheckpointFormat, CheckpointMetadata, JsonValue, ReadOptions } from './formats/checkpoint';
+export type { ModuleNode } from './formats/pytorch/modules';
 export { readCheckpoint, sniffFormat } from './formats/read';
 export { writeCheckpoint } from './formats/write';
 export type { WriteOptions } from './formats/write';
@@ -66,3 +67,6 @@ export { setTrainingViewFactory, trainingViewFactory } from './train/view';
 export type { WebGPUActivation, DawnProbe, DawnProviderOptions, AdapterInfoLike } from './backend';
 export { defaultWebGPUProvider, createDawnWebGPUProvider, DEFAULT_PROBE, OPENGLES_PROBE, isSoftwareAdapter, describeAdapter } from './backend';
 export type { CheckOptions } from './freeze/guard';
+export * from './models';
+export type { NewHead, AdaptInputOptions } from './model/surgery';
+export { replaceHead, adaptInputConv } from './model/surgery';

@@ -1,4 +1,5 @@
 /** What every reader returns, and how a sub-tree of a nested checkpoint becomes the state dict. */
+import type { ModuleNode } from './pytorch/modules';
 import { CheckpointError } from './errors';
 import type { StateDict } from '../statedict/tensor';
 
@@ -25,6 +26,8 @@ export interface Checkpoint {
   format: CheckpointFormat;
   stateDict: StateDict;
   metadata: CheckpointMetadata;
+  /** For a whole pickled nn.Module (`torch.save(model)`): its module tree, classes and attributes (nothing imported or run). */
+  modules?: ModuleNode;
 }
 
 /** Options every reader takes. */

@@ -6,15 +6,16 @@
  * in inference mode; unfreezing restores it.
  */
 import type * as tf from '@tensorflow/tfjs';
+import { layerForm } from '../model/torch-layout';
 
 type Call = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
 interface Patched { own: Call | undefined }
 
 const patched = new WeakMap<tf.layers.Layer, Patched>();
 
-/** Whether `layer` is a TF.js BatchNormalization layer. */
+/** Whether `layer` keeps running statistics (TF.js's BatchNormalization, tsfreeze's TorchBatchNorm: lib/model/torch-layout.ts says). */
 export function isBatchNorm(layer: tf.layers.Layer): boolean {
-  return layer.getClassName() === 'BatchNormalization';
+  return Object.values(layerForm(layer.getClassName())?.weights ?? {}).some((w) => w.statistic);
 }
 
 /** Whether `layer` is patched to run in inference mode (frozen statistics). */
@@ -24,7 +25,7 @@ export function isBatchNormFrozen(layer: tf.layers.Layer): boolean {
 
 /** Makes a BatchNorm layer normalise with its moving statistics and stop updating them, even when training. */
 export function freezeBatchNorm(layer: tf.layers.Layer): boolean {
-  if (!isBatchNorm(layer)) throw new Error(`freezeBatchNorm: layer '${layer.name}' is a ${layer.getClassName()}, not a BatchNormalization`);
+  if (!isBatchNorm(layer)) throw new Error(`freezeBatchNorm: layer '${layer.name}' is a ${layer.getClassName()}, not a batch normalisation layer`);
   if (patched.has(layer)) return false;
   const target = layer as unknown as { call: Call };
   const own = Object.prototype.hasOwnProperty.call(layer, 'call') ? target.call : undefined;

@@ -36,7 +36,7 @@ export function frozenSlots(model: ModelLike): WeightSlot[] {
   return weightSlots(model).filter((s) => set.has(s.key));
 }
 
-/** Whether a weight is a running statistic rather than a parameter (BatchNorm's moving mean and variance). */
+/** Whether a weight is a running statistic rather than a parameter (BatchNorm's moving mean and variance; lib/model/torch-layout.ts says which). */
 export function isStatistic(s: WeightSlot): boolean {
-  return s.layerClass === 'BatchNormalization' && /moving_(mean|variance)$/.test(s.key);
+  return s.statistic;
 }

@@ -86,13 +86,22 @@ export function isAutoName(layer: Layer): boolean {
   return new RegExp(`^[a-z0-9_]+_${cls}\\d+$`).test(layer.name) || /^sequential_\d+$/.test(layer.name) || /^model\d+$/.test(layer.name);
 }
 
+const creationOrdered = new WeakSet<object>();
+
+/** Lists `model`'s weights in the order its layers were created (a zoo model: PyTorch's registration order) rather than TF.js's graph order; keys do not change. */
+export function orderByCreation<M extends tf.LayersModel>(model: M): M {
+  creationOrdered.add(model);
+  return model;
+}
+
 function walkModel(model: tf.LayersModel, prefix: string, out: WeightSlot[]): void {
   const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
-  layers.forEach((layer, i) => {
-    const seg = prefix + layerSegment(layer, i);
-    if (isLayersModel(layer)) { walkModel(layer, `${seg}.`, out); return; }
+  const segments = layers.map((layer, i) => ({ layer, seg: prefix + layerSegment(layer, i) }));
+  if (creationOrdered.has(model)) segments.sort((a, b) => a.layer.id - b.layer.id);
+  for (const { layer, seg } of segments) {
+    if (isLayersModel(layer)) { walkModel(layer, `${seg}.`, out); continue; }
     for (const w of ownWeights(layer)) out.push(slot(layer, seg, w));
-  });
+  }
 }
 
 /** A layer's weights in the order it created them; `layer.weights` moves a weight whose trainable flag is off to the end. */
