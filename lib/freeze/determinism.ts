@@ -18,6 +18,8 @@ const DETERMINISTIC = [
   'LayerNormalization', 'MaxPooling1D', 'MaxPooling2D', 'MaxPooling3D', 'AveragePooling1D', 'AveragePooling2D', 'AveragePooling3D',
   'GlobalAveragePooling1D', 'GlobalAveragePooling2D', 'GlobalMaxPooling1D', 'GlobalMaxPooling2D',
   'ReLU', 'LeakyReLU', 'PReLU', 'ELU', 'ThresholdedReLU', 'Softmax', 'Rescaling', 'Resizing', 'CenterCrop', 'CategoryEncoding',
+  // The zoo's PyTorch-semantics layers (lib/models/layers).
+  'TorchConv2D', 'TorchActivation', 'TorchFlatten', 'TorchMaxPool2D', 'TorchAvgPool2D', 'AdaptiveAvgPool2D',
 ] as const;
 
 const RANDOM = ['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'SpatialDropout3D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'RandomWidth', 'RandomHeight', 'BaseRandomLayer'] as const;
