@@ -22,8 +22,12 @@ export interface DatasetElement {
   [key: string]: tf.TensorContainer;
 }
 
-/** An already batched dataset of `{xs, ys}` (tf.data convention, as model.fitDataset takes). */
-export type BatchDataset = tf.data.Dataset<DatasetElement>;
+/**
+ * An already batched dataset of `{xs, ys}` (tf.data convention, as model.fitDataset takes). A
+ * dataset typed loosely (tf.data.array(...).batch(n) is a Dataset<TensorContainer>) is accepted
+ * too; its elements are checked as they come.
+ */
+export type BatchDataset = tf.data.Dataset<DatasetElement> | tf.data.Dataset<tf.TensorContainer>;
 
 export type TrainData = TrainTensors | BatchDataset;
 

@@ -153,3 +153,31 @@ test('ctx.setLr: a callback sets the learning rate of a group (0 freezes it in e
   model.dispose();
   tf.dispose([x, y]);
 });
+
+test('wasm: drift skips layers whose storage never changed (exactly 0, not recomputed) and still sees a frozen weight written behind the loop', async () => {
+  const { loadWasmBackend } = await import('../../lib/backend/wasm');
+  const { DriftTracker } = await import('../../lib/train/history');
+  loadWasmBackend();
+  assert.ok(await tf.setBackend('wasm'));
+  try {
+    const { x, y } = data(8);
+    const model = net();
+    markFrozen(model, ['backbone.kernel', 'backbone.bias'], true);
+    const h = await train(model, { x, y }, { ...base, epochs: 2, sampleEvery: 1 });
+    assert.ok(h.drift.values.every((row) => row[0] === 0), 'frozen backbone: exactly 0');
+    assert.ok(h.drift.values.slice(1).every((row) => row[1] > 0), 'trained head: moved');
+    const tracker = new DriftTracker(model);
+    tracker.sample(0);
+    const s = weightSlots(model).find((w) => w.key === 'backbone.bias')!;
+    s.write(tf.tidy(() => tf.add(s.variable, 0.5)));
+    tracker.sample(1);
+    assert.equal(tracker.drift.values[0][0], 0);
+    assert.ok(tracker.drift.values[1][0] > 0, `a write to a frozen weight shows: ${tracker.drift.values[1][0]}`);
+    assert.equal(tracker.drift.values[1][1], 0);
+    tracker.dispose();
+    model.dispose();
+    tf.dispose([x, y]);
+  } finally {
+    await tf.setBackend('cpu');
+  }
+});
