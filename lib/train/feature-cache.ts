@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { DatasetBatch, RowData } from './data';
 import type { ModelForward } from './forward';
+import { nextTurn } from './stop';
 
 /** train()'s `cacheFrozen` option. */
 export type CacheFrozenOption = 'auto' | false | { maxBytes?: number };
@@ -49,8 +50,17 @@ function bytesOf(ts: readonly tf.Tensor[]): number {
   return ts.reduce((s, t) => s + t.size * (t.dtype === 'complex64' ? 8 : 4), 0);
 }
 
-/** Computes the features of every example of `data`, `batchSize` at a time; gives up (freeing what it made) as soon as the total would pass `maxBytes`. */
-export function cacheRows(forward: ModelForward, data: RowData, batchSize: number, maxBytes: number): RowFeatures | OverBudget {
+/** A cache pass given up because the run was asked to stop. */
+export interface Stopped {
+  stopped: true;
+}
+
+/**
+ * Computes the features of every example of `data`, `batchSize` at a time; gives up (freeing what
+ * it made) as soon as the total would pass `maxBytes`, or when `stopping()` says so between two
+ * batches (it yields to the event loop there, so that an interrupt can be heard).
+ */
+export async function cacheRows(forward: ModelForward, data: RowData, batchSize: number, maxBytes: number, stopping: () => boolean): Promise<RowFeatures | OverBudget | Stopped> {
   const chunks: tf.Tensor[][] = [];
   let bytes = 0;
   try {
@@ -64,6 +74,11 @@ export function cacheRows(forward: ModelForward, data: RowData, batchSize: numbe
         tf.dispose(chunks.flat());
         return { over: projected };
       }
+      await nextTurn();
+      if (stopping()) {
+        tf.dispose(chunks.flat());
+        return { stopped: true };
+      }
     }
     const rows = chunks[0].map((_, j) => (chunks.length === 1 ? chunks[0][j] : tf.concat(chunks.map((c) => c[j]), 0)));
     if (chunks.length > 1) tf.dispose(chunks.flat());
@@ -75,7 +90,7 @@ export function cacheRows(forward: ModelForward, data: RowData, batchSize: numbe
 }
 
 /** Computes the features of every batch of one pass over a fixed dataset; keeps each batch's labels. */
-export async function cacheBatches(forward: ModelForward, batches: AsyncGenerator<DatasetBatch>, maxBytes: number): Promise<BatchFeatures | OverBudget> {
+export async function cacheBatches(forward: ModelForward, batches: AsyncGenerator<DatasetBatch>, maxBytes: number, stopping: () => boolean): Promise<BatchFeatures | OverBudget | Stopped> {
   const out: BatchFeatures['batches'] = [];
   let bytes = 0;
   try {
@@ -91,6 +106,11 @@ export async function cacheBatches(forward: ModelForward, batches: AsyncGenerato
       if (bytes > maxBytes) {
         disposeBatches(out);
         return { over: bytes };
+      }
+      await nextTurn();
+      if (stopping()) {
+        disposeBatches(out);
+        return { stopped: true };
       }
     }
     return { batches: out, bytes };

@@ -133,7 +133,12 @@ export function modelGraph(model: tf.LayersModel): ModelGraph {
 /** Layers whose masks change what later layers compute: runNodes carries no masks, so such a graph runs whole. */
 function checkSupported(layer: Layer, key: string): void {
   const cls = layer.getClassName();
-  const config = layer.getConfig() as { maskZero?: boolean };
+  let config: { maskZero?: boolean } = {};
+  try {
+    config = layer.getConfig() as { maskZero?: boolean };
+  } catch {
+    // A custom layer without a config cannot make a mask through maskZero.
+  }
   if (cls === 'Masking' || (cls === 'Embedding' && config.maskZero === true)) throw new GraphUnsupported(`layer '${key}' (${cls}) makes a mask`);
   if ((layer as unknown as { activityRegularizer?: unknown }).activityRegularizer) throw new GraphUnsupported(`layer '${key}' has an activity regularizer`);
 }

@@ -69,7 +69,7 @@ export interface History {
   events: TrainEvent[];
   /** Whether the frozen layers' output was cached, where, and why (not). */
   cache: CacheReport;
-  /** Layers that ran outside the gradient tape every step: frozen, before the first trained layer (last setting of the run). */
+  /** Frozen layers before the first trained one: they ran outside the gradient tape (every step, or once for the cache); the run's last setting. */
   offTape: string[];
 }
 

@@ -62,20 +62,12 @@ export function lossOf(spec: LossSpec, fromLogits = false): LossFn {
 
 /** Accuracy matching the loss: argmax for the categorical ones, a threshold for the binary ones (0.5, or 0 on logits); otherwise decided from the shapes. */
 export function accuracyOf(spec: LossSpec, fromLogits = false): AccuracyFn {
-  if (typeof spec === 'function') {
-    return (t, p) => {
-      const classes = p.shape[p.shape.length - 1];
-      if (classes === 1 || p.rank < 2) return binaryAccuracy(t, p, 0.5);
-      if (t.shape.join() === p.shape.join()) return categoricalAccuracy(t, p);
-      return sparseAccuracy(t, p);
-    };
-  }
-  const e = entryOf(spec, fromLogits);
-  switch (e.kind) {
+  const kind = typeof spec === 'function' ? 'mse' : entryOf(spec, fromLogits).kind;
+  switch (kind) {
     case 'categorical': return categoricalAccuracy;
     case 'sparse': return sparseAccuracy;
-    case 'binary': return (t, p) => binaryAccuracy(t, p, e.logits ? 0 : 0.5);
-    case 'mse': return accuracyOf((t, p) => tf.mean(tf.sub(t, p)) as tf.Scalar);
+    case 'binary': return (t, p) => binaryAccuracy(t, p, typeof spec !== 'function' && entryOf(spec, fromLogits).logits ? 0 : 0.5);
+    case 'mse': return byShape;
   }
 }
 
@@ -110,6 +102,14 @@ function oneHotOf(labels: tf.Tensor, pred: tf.Tensor): tf.Tensor {
 const categoricalAccuracy: AccuracyFn = (t, p) => tf.sum(tf.metrics.categoricalAccuracy(t, p));
 
 const sparseAccuracy: AccuracyFn = (t, p) => tf.sum(tf.cast(tf.equal(tf.argMax(p, -1), tf.cast(tf.reshape(t, p.shape.slice(0, -1)), 'int32')), 'float32'));
+
+/** For a loss that does not say: one output is binary, labels shaped as the predictions are one-hot, others are class indices. */
+const byShape: AccuracyFn = (t, p) => {
+  const classes = p.shape[p.shape.length - 1];
+  if (classes === 1 || p.rank < 2) return binaryAccuracy(t, p, 0.5);
+  if (t.shape.join() === p.shape.join()) return categoricalAccuracy(t, p);
+  return sparseAccuracy(t, p);
+};
 
 function binaryAccuracy(t: tf.Tensor, p: tf.Tensor, threshold: number): tf.Scalar {
   return tf.sum(tf.mean(tf.cast(tf.equal(t, tf.cast(tf.greater(p, threshold), t.dtype)), 'float32'), -1));

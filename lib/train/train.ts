@@ -388,17 +388,18 @@ class Run implements TrainContext {
     await this.flush();
     if (!this.dirty) return;
     this.dirty = false;
+    const first = this.history.cache.reason === 'not computed yet';
     const moved = this.forward.resplit(new Set(this.plan.trainable.map((s) => s.variable)));
     this.history.offTape = this.forward.offTapeLayers();
+    if (!moved && !first) return;
     const had = this.history.cache.used;
-    if (!moved && this.history.cache.reason !== 'not computed yet') return;
     this.disposeCache();
     await this.buildCache();
     const c = this.history.cache;
-    if (had) {
-      this.event({ kind: 'cache', message: c.used ? `frozen features recomputed after ${c.cutAfter.map((k) => `'${k}'`).join(', ')} (${formatBytes(c.bytes)})` : `frozen features no longer cached: ${c.reason}` });
-      await this.flush();
-    }
+    const where = c.cutAfter.map((k) => `'${k}'`).join(', ');
+    if (c.used) this.event({ kind: 'cache', message: `${first ? 'cached' : 'recomputed'} the frozen features after ${where}: ${formatBytes(c.bytes)} in ${c.seconds.toFixed(1)} s` });
+    else if (had) this.event({ kind: 'cache', message: `frozen features no longer cached: ${c.reason}` });
+    await this.flush();
   }
 
   private async buildCache(): Promise<void> {
@@ -412,21 +413,29 @@ class Run implements TrainContext {
     if (split.cacheNodes.length === 0) return no(split.cacheLimit);
     if (this.epochs < 2 && !this.validation) return no('a single epoch without validation data computes each example once anyway');
     const t0 = performance.now();
+    const stopping = () => this.stopReason !== undefined;
+    const stopped = 'stopped while computing the features';
     let bytes = 0;
     let note = '';
     if (this.source.kind === 'rows') {
-      const r = cacheRows(this.forward, this.source.data, this.batchSize, this.budget);
+      const r = await cacheRows(this.forward, this.source.data, this.batchSize, this.budget, stopping);
+      if ('stopped' in r) return no(stopped);
       if ('over' in r) return no(`the features would take ${formatBytes(r.over)}, over the budget of ${formatBytes(this.budget)} (cacheFrozen: { maxBytes })`);
       this.trainRows = r;
       bytes = r.bytes;
     } else {
-      const r = await cacheBatches(this.forward, datasetBatches(this.source.ds, this.forward.inputNames(), 'data'), this.budget);
+      const r = await cacheBatches(this.forward, datasetBatches(this.source.ds, this.forward.inputNames(), 'data'), this.budget, stopping);
+      if ('stopped' in r) return no(stopped);
       if ('over' in r) return no(`the features would take more than ${formatBytes(this.budget)}, the budget (cacheFrozen: { maxBytes })`);
       this.trainBatches = r;
       bytes = r.bytes;
     }
     if (this.validation?.kind === 'rows') {
-      const v = cacheRows(this.forward, this.validation.data, this.batchSize, this.budget - bytes);
+      const v = await cacheRows(this.forward, this.validation.data, this.batchSize, this.budget - bytes, stopping);
+      if ('stopped' in v) {
+        this.disposeCache();
+        return no(stopped);
+      }
       if ('over' in v) note = '; validation data not cached (over the budget)';
       else {
         this.valRows = v;

@@ -222,11 +222,12 @@ test('a schedule unfreezes stage2 at epoch 2: the cache moves back to stage1, th
   };
   const { cached, plain } = await cachedEqualsUncached(resNet, (m) => freeze(m, ['stem', 'stage1', 'stage2']), d, opts);
   assert.deepEqual(cached.cache.cutAfter, ['stage1.relu']);
-  assert.deepEqual(cached.events.map((e) => e.kind), ['unfreeze', 'cache']);
-  assert.match(cached.events[0].message, /unfroze \d+ layers \(stage2\.conv1, stage2\.bn1, stage2\.conv2, …\) into group 'stage2' at lr 0\.01/);
-  assert.match(cached.events[1].message, /frozen features recomputed after 'stage1\.relu'/);
+  assert.deepEqual(cached.events.map((e) => `${e.kind}@${e.epoch}`), ['cache@0', 'unfreeze@2', 'cache@2']);
+  assert.match(cached.events[0].message, /^cached the frozen features after 'pool': 1\.5 KiB in \d+\.\d s$/);
+  assert.match(cached.events[1].message, /unfroze \d+ layers \(stage2\.conv1, stage2\.bn1, stage2\.conv2, …\) into group 'stage2' at lr 0\.01/);
+  assert.match(cached.events[2].message, /^recomputed the frozen features after 'stage1\.relu'/);
   assert.deepEqual(plain.events.map((e) => e.kind), ['unfreeze']);
-  assert.deepEqual(events, ['unfreeze@2', 'cache@2', 'unfreeze@2']);
+  assert.deepEqual(events, ['cache@0', 'unfreeze@2', 'cache@2', 'unfreeze@2']);
   assert.deepEqual(cached.groups.map((g) => [g.name, g.lr]), [['default', 0.05], ['stage2', 0.01]]);
   assert.ok(cached.groups[1].keys.includes('stage2.conv1.kernel') && cached.groups[1].keys.includes('stage2.bn1.gamma'));
   assert.ok(!cached.frozen.some((k) => k.startsWith('stage2.')), 'stage2 is no longer reported frozen');
@@ -244,6 +245,21 @@ test('memory: a cached run leaves no tensor behind, and each step makes and free
   assert.equal(h.cache.used, true);
   assert.ok(counts.slice(1).every((c) => c === counts[1]), `tensors per step: ${counts}`);
   assert.equal(tf.memory().numTensors, before);
+  model.dispose();
+  tf.dispose(d);
+});
+
+test('an interrupt during the cache pass is heard between its batches: the run stops before its first step', async () => {
+  await ready;
+  const d = data(32, 9);
+  const model = resNet();
+  freeze(model, ['stem', 'stage1']);
+  const ac = new AbortController();
+  const before = tf.memory().numTensors;
+  // Fires at the first yield to the event loop: after the first batch of the cache pass.
+  const h = await train(model, d, { ...base, signal: ac.signal, callbacks: [{ onTrainBegin: () => { setImmediate(() => ac.abort()); } }] });
+  assert.deepEqual([h.steps, h.stopped, h.cache.used, h.cache.reason], [0, 'aborted', false, 'stopped while computing the features']);
+  assert.equal(tf.memory().numTensors, before, 'the partial cache is freed');
   model.dispose();
   tf.dispose(d);
 });
