@@ -65,13 +65,15 @@ interface Executed {
   seconds: number;
 }
 
-/** Runs notebooks/NAME.ipynb with `tsfreeze run` (in its own folder, as Jupyter would: a private copy with data/) and reads the executed notebook back. */
-function execute(name: string): Executed {
+/** Runs notebooks/NAME.ipynb with `tsfreeze run` (in its own folder, as Jupyter would: a private copy with data/) and reads the executed notebook back; `prepare` runs in that folder first. */
+function execute(name: string, prepare?: (dir: string) => void): Executed {
   if (!statSync(CLI, { throwIfNoEntry: false })) throw new Error(`${CLI} is missing: run npm run build (npm test does it)`);
   const dir = join(work, name);
   mkdirSync(dir);
   copyFileSync(join(NOTEBOOKS, `${name}.ipynb`), join(dir, `${name}.ipynb`));
-  cpSync(join(NOTEBOOKS, 'data'), join(dir, 'data'), { recursive: true });
+  // data/generated/ (made by a script, large) is made afresh by `prepare` where a notebook needs it.
+  cpSync(join(NOTEBOOKS, 'data'), join(dir, 'data'), { recursive: true, filter: (src) => !src.startsWith(join(NOTEBOOKS, 'data', 'generated')) });
+  prepare?.(dir);
   const ipynb = join(out, `${name}.ipynb`);
   const html = join(out, `${name}.html`);
   const t0 = performance.now();
@@ -138,7 +140,7 @@ function plots(ex: Executed): number {
 
 test('notebooks/ holds the flagship and one tutorial per seed article, each a tsfreeze TypeScript notebook; data files are small', () => {
   const names = readdirSync(NOTEBOOKS).filter((f) => f.endsWith('.ipynb') && !f.endsWith('.executed.ipynb')).sort();
-  assert.deepEqual(names.map((n) => n.slice(0, 3)), ['00-', '01-', '02-', '03-', '04-', 'fla']);
+  assert.deepEqual(names.map((n) => n.slice(0, 3)), ['00-', '01-', '02-', '03-', '04-', '05-', 'fla']);
   for (const n of names) {
     const nb = JSON.parse(readFileSync(join(NOTEBOOKS, n), 'utf8'));
     assert.equal(nb.nbformat, 4, n);
@@ -150,6 +152,7 @@ test('notebooks/ holds the flagship and one tutorial per seed article, each a ts
     assert.ok(nb.cells.every((c: { outputs?: unknown[] }) => !c.outputs || c.outputs.length === 0), `${n} is committed without outputs`);
   }
   for (const f of readdirSync(join(NOTEBOOKS, 'data'))) {
+    if (f === 'generated') continue; // made by make_resnet.py, ignored by git
     const size = statSync(join(NOTEBOOKS, 'data', f)).size;
     assert.ok(size < 200 * 1024, `notebooks/data/${f} is ${size} bytes`);
   }
@@ -337,4 +340,50 @@ test('04 (seed 004): whole-module m.pth read without running it; delete/freeze/d
   assert.match(cell(ex, 'const byLoad').text, /loaded liner1\.bias, liner2\.weight, liner2\.bias; mismatched liner1\.weight \[2,3\] vs \[2,4\][\s\S]*loaded liner2\.weight, liner2\.bias; missing liner1\.weight, liner1\.bias/);
   assert.match(cell(ex, 'const added =').text, /loaded liner2\.weight, liner2\.bias; missing liner3\.weight, liner3\.bias; unexpected liner1\.weight, liner1\.bias/);
   assert.match(cell(ex, '%diffkeys data/m.pth added').text, /2 matched/);
+});
+
+test('05: a torchvision ResNet from PyTorch rebuilt by the zoo, loaded strictly, equal to PyTorch, head replaced, backbone frozen with BatchNorm, head trained, proven constant, saved back for PyTorch', () => {
+  requireTorch();
+  const ex = execute('05-finetune-resnet', (dir) => {
+    const r = spawnSync('/usr/bin/python3', [join(dir, 'data', 'make_resnet.py'), join(dir, 'data', 'generated')], { encoding: 'utf8', timeout: 300_000 });
+    assert.equal(r.status, 0, `make_resnet.py failed:\n${r.stderr}`);
+  });
+  ranClean(ex);
+  assert.match(cell(ex, 'const model = resnet(').text, /62 weights; same keys in the same order as the checkpoint: true/);
+  assert.match(cell(ex, '%diffkeys data/generated/resnet_shapes.pth model').text, /62 matched/);
+  assert.match(cell(ex, 'const report = await loadStateDict').text, /loaded 62, missing 0, unexpected 0, ignored 12/);
+  const parity = Number(match(cell(ex, 'const probeX').text, /largest difference from PyTorch's logits: (\S+)/)[1]);
+  assert.ok(parity < 1e-4, `zoo ResNet vs PyTorch: ${parity}`);
+  assert.ok(Number(match(cell(ex, 'const rebuilt').text, /rebuilt ResNet with 4913604 parameters; largest difference from the zoo model: (\S+)/)[1]) < 1e-6);
+  assert.match(cell(ex, 'function prepare').text, /frozen: 60 tensors; BatchNorm layers in inference mode: 12\nhead: fc\.weight \[3, 512\], fc\.bias \[3\]/);
+  const accs = [...cell(ex, 'const history = await train').text.matchAll(/validation accuracy ([\d.]+)/g)].map((m) => Number(m[1]));
+  assert.equal(accs.length, 4);
+  assert.ok(accs[3] >= 0.7, `a frozen pretrained backbone with a new head learns the new shapes: ${accs}`);
+  assert.match(cell(ex, 'const changes = compareFrozen').text, /frozen tensors checked: 60, changed: 0, largest change: 0\nlayers whose weights moved: fc; the other 24 layers: drift exactly 0/);
+  assert.match(cell(ex, '%checkfrozen ft').text, /unchanged: all 60 frozen tensors/);
+  assert.match(cell(ex, "writeCheckpoint('out/resnet_shapes_finetuned.pth'").text, /wrote 62 tensors \(pytorch-zip\)/);
+  const big = match(cell(ex, 'const big = resnet18').text, /resnet18: loaded 102 tensors strictly; largest difference from PyTorch's logits on 64×64 images: (\S+)/);
+  assert.ok(Number(big[1]) < 1e-4, big[0]);
+  assert.match(cell(ex, 'const big = resnet18').text, /Trainable params: 1,539/);
+  assert.ok(plots(ex) >= 2, `plots: ${plots(ex)}`);
+
+  // PyTorch takes the fine-tuned .pth into the same class strictly and computes the same logits.
+  const checked = python(`
+import sys, json, torch, numpy as np
+from torchvision.models.resnet import BasicBlock, ResNet
+m = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=3)
+r = m.load_state_dict(torch.load(sys.argv[1], weights_only=True), strict=True)
+m.eval()
+data = torch.load(sys.argv[2])
+x = data['finetune.val.x'][:8].permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+with torch.no_grad():
+    y = m(x).numpy()
+raw = open(sys.argv[3], 'rb').read()
+n = int.from_bytes(raw[:8], 'little')
+ours = np.frombuffer(raw[8 + n:], dtype='<f4').reshape(y.shape)
+print(json.dumps({'missing': r.missing_keys, 'unexpected': r.unexpected_keys, 'diff': float(np.abs(ours - y).max())}))`,
+  [join(ex.dir, 'out', 'resnet_shapes_finetuned.pth'), join(ex.dir, 'data', 'generated', 'shapes_data.pth'), join(ex.dir, 'out', 'finetuned_probe.safetensors')]);
+  const c = JSON.parse(checked) as { missing: string[]; unexpected: string[]; diff: number };
+  assert.deepEqual([c.missing, c.unexpected], [[], []]);
+  assert.ok(c.diff < 1e-4, `PyTorch on the fine-tuned weights differs from TF.js by ${c.diff}`);
 });
