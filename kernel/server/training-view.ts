@@ -63,7 +63,7 @@ export function kernelTrainingView(host: DisplayHost, plots: PlotSession, interv
       onStep: (info) => live.callbacks.onStep(info),
       onEpoch: (log) => live.callbacks.onEpoch(log),
       // An unfreeze, a moved feature cache or a stop: one line of its own under the view.
-      onEvent: (e) => host.display(progressBundle(`${e.message} (step ${e.step}, epoch ${e.epoch})`, undefined)),
+      onEvent: (e) => host.display(progressBundle(`${e.message} (step ${e.step}, epoch ${e.epoch})`, undefined), { id: `tsfreeze-event-${randomBytes(6).toString('hex')}` }),
       finish: async (history) => {
         await live.finish(history);
       },
