@@ -28,7 +28,7 @@ import { setBackend, type BackendName } from '../lib/backend';
 import { freeze } from '../lib/freeze/freeze';
 import { resnet18 } from '../lib/models';
 import { train } from '../lib/train/train';
-import { nextTurn } from '../lib/train/stop';
+import { yieldToEventLoop } from '../lib/train/stop';
 import type { CacheReport } from '../lib/train/history';
 
 type ModelName = 'resnet18' | 'small';
@@ -193,9 +193,9 @@ function runChild(argv: string[], mode: Mode): Result {
 /** The cost of the loop's yield to the event loop at a step boundary (setImmediate), alone. */
 async function yieldCost(): Promise<{ microseconds: number }> {
   const n = 20000;
-  for (let i = 0; i < 1000; i++) await nextTurn();
+  for (let i = 0; i < 1000; i++) await yieldToEventLoop();
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) await nextTurn();
+  for (let i = 0; i < n; i++) await yieldToEventLoop();
   return { microseconds: ((performance.now() - t0) * 1000) / n };
 }
 

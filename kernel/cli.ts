@@ -2,6 +2,7 @@
 /** The `tsfreeze` command line: one subcommand per verb, each a thin wrapper over the library. */
 import { parseArgs } from 'node:util';
 import { CheckpointError } from '../lib/formats/errors';
+import { writableFormatsText } from '../lib/formats/formats';
 import { formatBytes, formatKeysReport, keysReport } from './commands/keys';
 import { convertCheckpoint } from './commands/convert';
 import { UsageError } from './commands/usage-error';
@@ -21,7 +22,7 @@ commands:
   diffkeys A B [--json]                 compare two checkpoints' keys and shapes: matched, mismatched,
                                         only in A, only in B, and the renames of A that match more
   convert IN OUT [--root PATH]          rewrite a checkpoint; OUT's extension picks the format
-                                        (.pth/.pt PyTorch, .safetensors, .json TF.js)`;
+                                        (${writableFormatsText()})`;
 
 function args(argv: string[], positionals: number, options: Record<string, { type: 'string' | 'boolean' }>) {
   let parsed;

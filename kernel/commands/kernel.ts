@@ -1,48 +1,28 @@
 /** `tsfreeze kernel --connection-file FILE`: the Jupyter kernel process, as Jupyter starts it from the kernelspec. */
-import { loadMagics } from '../magics/load';
-import { TsfreezeHandler } from '../server/handler';
-import { TsfreezeServer } from '../server/server';
-import { Session } from '../server/session';
+import { SocketThread } from '../server/socket-host';
+import { ProcessGuard } from '../server/process-guard';
+import type { TsfreezeServer } from '../server/server';
 
-/** How often the kernel checks that the process that started it is still there. */
-const PARENT_POLL_MS = 1000;
-/** Whether a process with this pid exists (signal 0 checks without sending anything). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Exits when the client that started the kernel dies, so no kernel is left orphaned. */
-export function watchParent(exit: () => void, env: NodeJS.ProcessEnv = process.env): NodeJS.Timeout {
-  const startPpid = process.ppid;
-  // jupyter_client sets JPY_PARENT_PID to its own pid when it launches a kernel.
-  const parent = Number(env.JPY_PARENT_PID) || 0;
-  const timer = setInterval(() => {
-    if (process.ppid !== startPpid || (parent > 1 && !alive(parent))) exit();
-  }, PARENT_POLL_MS);
-  timer.unref();
-  return timer;
-}
-
-/** Starts the kernel on the connection file's ports; resolves once the sockets are bound. */
+/**
+ * Starts the kernel on the connection file's ports; resolves once the sockets are bound. The
+ * socket thread starts first, so that it binds the sockets while this thread loads tslab and
+ * TypeScript (required here, not imported, for that reason); it also watches the process that
+ * started the kernel and ends the kernel when that one dies. The process guard comes first of
+ * all: an interrupt during start-up must not end the kernel.
+ */
 export async function startKernel(connectionFile: string): Promise<TsfreezeServer> {
+  let server: TsfreezeServer | undefined;
+  const guard = new ProcessGuard({ onSigint: () => server?.interrupt(), report: (text) => process.stderr.write(text) });
+  guard.install();
+  const sockets = new SocketThread(connectionFile);
+  const { loadMagics } = require('../magics/load') as typeof import('../magics/load');
+  const { TsfreezeHandler } = require('../server/handler') as typeof import('../server/handler');
+  const { TsfreezeServer: Server } = require('../server/server') as typeof import('../server/server');
+  const { Session } = require('../server/session') as typeof import('../server/session');
   loadMagics();
   const session = new Session(process.cwd());
   const handler = new TsfreezeHandler(session);
-  const server = new TsfreezeServer(handler, connectionFile);
-  // SIGINT (Jupyter's interrupt) breaks a running synchronous cell through vm's breakOnSigint;
-  // this handler ends a pending await.
-  process.on('SIGINT', () => session.executor.interrupt());
-  process.on('uncaughtException', (e) => console.error('Uncaught exception (after its cell finished):', e));
-  process.on('unhandledRejection', (e) => console.error('Unhandled promise rejection (after its cell finished):', e));
+  server = new Server(handler, sockets, guard);
   await server.init();
-  watchParent(() => {
-    server.streams.log('tsfreeze kernel: the process that started this kernel is gone; exiting');
-    process.exit(0);
-  });
   return server;
 }

@@ -28,7 +28,8 @@ export async function keysReport(file: string, opts: { root?: string } = {}): Pr
 /** The report as aligned text columns, totals and notes last. */
 export function formatKeysReport(r: KeysReport): string {
   const rows = r.tensors.map((t) => [t.key, t.dtype, `[${t.shape.join(', ')}]`]);
-  const widths = [0, 1].map((i) => Math.max(i === 0 ? 3 : 5, ...rows.map((row) => row[i].length)));
+  // A loop, not Math.max(...rows): a spread of 200,000 rows overflows the call stack.
+  const widths = [0, 1].map((i) => rows.reduce((w, row) => Math.max(w, row[i].length), i === 0 ? 3 : 5));
   const line = (cells: string[]) => `${cells[0].padEnd(widths[0])}  ${cells[1].padEnd(widths[1])}  ${cells[2]}`.trimEnd();
   const out = [line(['key', 'dtype', 'shape']), ...rows.map(line)];
   const { tensors, parameters, bytes } = r.totals;

@@ -66,6 +66,7 @@ export async function runNotebook(nb: Notebook, client: KernelClient, opts: RunO
     try {
       const { reply } = await client.execute(code, { timeout: opts.cellTimeout, stopOnError: !allowError, signal: opts.signal, onIopub: (m) => collected.handle(m) });
       executed++;
+      collected.handlePayloads(reply.content.payload);
       cell.execution_count = reply.content.execution_count ?? null;
       if (reply.content.status === 'error' && !allowError) {
         return { notebook: nb, executed, failure: failureOf(nb, i, 'error', reply.content.ename ?? 'Error', reply.content.evalue ?? '', reply.content.traceback), ms: Date.now() - t0 };

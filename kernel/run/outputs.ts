@@ -60,6 +60,20 @@ export class CellOutputs {
     }
   }
 
+  /**
+   * Applies an execute_reply's payloads: a `page` (what `%name?` and IPython's `?` send for the
+   * pager) becomes a display in the cell, as JupyterLab shows it; nbclient would drop it.
+   */
+  handlePayloads(payload: unknown): void {
+    if (!Array.isArray(payload)) return;
+    for (const p of payload) {
+      const page = plainObject(p);
+      if (page.source !== 'page') continue;
+      this.flushClear();
+      this.outputs.push({ output_type: 'display_data', data: mimeBundle(page.data), metadata: {} });
+    }
+  }
+
   private flushClear(): void {
     if (this.clearOnNext) { this.clearOnNext = false; this.outputs.length = 0; }
   }

@@ -1,19 +1,18 @@
 /**
  * What the kernel does with each request, apart from the wire: run cells (TypeScript and
- * magics), answer kernel_info, is_complete, complete, inspect and history. It extends tslab's
- * handler and keeps its executor; the server (server.ts) owns sockets, queues and status.
+ * magics), answer kernel_info, complete and inspect. It extends tslab's handler and keeps its
+ * executor; the socket thread (socket-thread.ts, front-desk.ts) owns sockets, queues, status,
+ * history and is_complete.
  */
 import { JupyterHandlerImpl } from 'tslab/dist/jupyter';
 import { printQuickInfo } from 'tslab/dist/inspect';
-import * as ts from '@tslab/typescript-for-tslab';
 import type { MimeBundle } from '../../lib/display/bundle';
 import { findMagic, allMagics, magicHelp, parseMagicCall, UsageError, type MagicContext, type Magic } from '../magics/registry';
 import { completeMagicWords } from '../magics/complete';
 import { lastWord } from '../magics/words';
-import { splitCell, isComplete, type Segment } from './cell';
+import { splitCell, type Segment } from './cell';
 import { errorOf, type CellError } from './errors';
 import { valueBundle } from './display';
-import { History, type HistoryRequest, type HistoryEntry } from './history';
 import { Session } from './session';
 
 /** Where a cell's output goes. */
@@ -43,10 +42,9 @@ export class CellFailure extends Error {
   }
 }
 
-import { VERSION } from '../version';
+import { kernelInfo } from './kernel-info';
 
 export class TsfreezeHandler extends JupyterHandlerImpl {
-  readonly history = new History();
   /** Per-magic state kept across cells. */
   readonly magicState = new Map<string, unknown>();
 
@@ -54,23 +52,9 @@ export class TsfreezeHandler extends JupyterHandlerImpl {
     super(session.executor, false);
   }
 
-  /** kernel_info_reply content. */
-  override handleKernel() {
-    const info = super.handleKernel();
-    return {
-      ...info,
-      status: 'ok',
-      protocol_version: '5.3',
-      implementation: 'tsfreeze',
-      implementation_version: VERSION,
-      language_info: { ...info.language_info, name: 'typescript', version: ts.version, mimetype: 'text/typescript', file_extension: '.ts' },
-      banner: `TypeScript ${ts.version} on Node ${process.version} (tsfreeze ${VERSION}, tslab executor). %lsmagic lists the magics.`,
-      help_links: [{ text: 'tsfreeze README', url: 'https://www.npmjs.com/package/tsfreeze' }] as [{ text: string; url: string }],
-    };
-  }
-
-  override handleIsComplete(req: { code: string }) {
-    return isComplete(req.code);
+  /** kernel_info_reply content (the socket thread answers kernel_info with the same, kernel-info.ts). */
+  override handleKernel(): ReturnType<JupyterHandlerImpl['handleKernel']> {
+    return kernelInfo() as unknown as ReturnType<JupyterHandlerImpl['handleKernel']>;
   }
 
   /** Runs a cell: TypeScript chunks and magics in order, stopping at the first error. */
@@ -194,11 +178,6 @@ export class TsfreezeHandler extends JupyterHandlerImpl {
     const info = this.session.executor.inspect(blankMagicLines(code), cursor);
     if (!info) return { status: 'ok', found: false, data: {}, metadata: {} };
     return { status: 'ok', found: true, data: { 'text/plain': printQuickInfo(info) }, metadata: {} };
-  }
-
-  /** history_reply content. */
-  historyReply(req: HistoryRequest): { status: 'ok'; history: HistoryEntry[] } {
-    return { status: 'ok', history: this.history.query(req) };
   }
 }
 

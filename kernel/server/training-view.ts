@@ -53,7 +53,8 @@ export function kernelTrainingView(host: DisplayHost, plots: PlotSession, interv
       },
       end(info) {
         live.sink.end(info);
-        const what = info.error !== undefined ? `stopped by an error after ${info.steps} steps` : info.stopped ? `stopped (${info.stopped}) after ${info.steps} steps` : `done: ${info.steps} steps`;
+        const interrupted = (info.error as { name?: unknown } | undefined)?.name === 'KeyboardInterrupt';
+        const what = interrupted ? `interrupted after ${info.steps} steps` : info.error !== undefined ? `stopped by an error after ${info.steps} steps` : info.stopped ? `stopped (${info.stopped}) after ${info.steps} steps` : `done: ${info.steps} steps`;
         const loss = info.loss !== undefined ? ` · last loss ${info.loss.toPrecision(4)}` : '';
         showProgress(`${what} in ${formatSeconds(info.elapsed)}${loss}${pending ? ` · ${pending.rate.toFixed(1)} steps/s` : ''}`, info.error === undefined && pending?.total ? 1 : undefined);
       },

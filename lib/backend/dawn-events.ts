@@ -6,10 +6,13 @@
  * native function to the global setImmediate (AsyncRunner in Dawn's node binding). TF.js's
  * dataSync() must read a GPU buffer synchronously, which in a browser goes through a canvas and
  * in Node has no way at all. So, while the WebGPU backend is in use, tsfreeze wraps
- * setImmediate: native callbacks (Dawn's) are remembered, and waitForDawn() runs them early.
+ * setImmediate (PATCHES.setImmediate, lib/patches): native callbacks (Dawn's) are remembered,
+ * and waitForDawn() runs them early.
  * Each still runs exactly once: run early, its Immediate is cleared; else Node runs it as usual.
  * JavaScript callbacks go straight to Node's setImmediate.
  */
+
+import { installPatch, PATCHES, type PatchHandle } from '../patches';
 
 interface PendingNative {
   run: () => void;
@@ -17,6 +20,7 @@ interface PendingNative {
 }
 
 let pending: Set<PendingNative> | null = null;
+let hook: PatchHandle | null = null;
 
 /** A native function's source is `function name() { [native code] }`: short, so longer sources are not scanned. */
 function isNative(fn: unknown): boolean {
@@ -25,25 +29,39 @@ function isNative(fn: unknown): boolean {
   return source.length <= 256 && /\{\s*\[native code\]\s*\}$/.test(source);
 }
 
-/** Wraps the global setImmediate (once per process) so that Dawn's queued event processing can be run early. */
-export function installDawnEventHook(): void {
-  if (pending != null) return;
-  const real = globalThis.setImmediate;
+/**
+ * Wraps the global setImmediate (once per process; PATCHES.setImmediate in lib/patches) so that
+ * Dawn's queued event processing can be run early. Returns the patch's handle.
+ */
+export function installDawnEventHook(): PatchHandle | null {
+  if (hook != null) return hook;
   const queued = new Set<PendingNative>();
-  const wrapped = function setImmediate(callback: (...args: unknown[]) => void, ...args: unknown[]): NodeJS.Immediate {
-    if (!isNative(callback)) return real(callback, ...args);
-    const entry: PendingNative = { run: () => callback(...args), handle: undefined as unknown as NodeJS.Immediate };
-    entry.handle = real(() => {
-      queued.delete(entry);
-      entry.run();
-    });
-    queued.add(entry);
-    return entry.handle;
-  };
-  // Keeps what Node hangs on setImmediate (util.promisify.custom), name and length.
-  Object.defineProperties(wrapped, Object.getOwnPropertyDescriptors(real));
-  globalThis.setImmediate = wrapped as typeof globalThis.setImmediate;
+  const handle = installPatch(PATCHES.setImmediate, globalThis, (real) => {
+    const wrapped = function setImmediate(callback: (...args: unknown[]) => void, ...args: unknown[]): NodeJS.Immediate {
+      if (!isNative(callback)) return real(callback, ...args);
+      const entry: PendingNative = { run: () => callback(...args), handle: undefined as unknown as NodeJS.Immediate };
+      entry.handle = real(() => {
+        queued.delete(entry);
+        entry.run();
+      });
+      queued.add(entry);
+      return entry.handle;
+    };
+    // Keeps what Node hangs on setImmediate (util.promisify.custom), name and length.
+    Object.defineProperties(wrapped, Object.getOwnPropertyDescriptors(real));
+    return wrapped as typeof setImmediate;
+  });
+  if (handle == null) return null;
   pending = queued;
+  hook = {
+    id: handle.id,
+    undo() {
+      handle.undo();
+      pending = null;
+      hook = null;
+    },
+  };
+  return hook;
 }
 
 /** Runs now the native callbacks queued through setImmediate (Dawn's event processing); returns how many ran. */

@@ -10,7 +10,9 @@
  * software one.
  */
 import * as tf from '@tensorflow/tfjs';
-import { loadWasmBackend, wasmFeatures, WASM_PACKAGE } from './wasm';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { installPatch, isPatched, PATCHES } from '../patches';
+import { loadWasmBackend, wasmFeatures, WASM_PACKAGE } from './wasm/load';
 import { createDawnWebGPUProvider, DAWN_PACKAGE, WEBGPU_BACKEND_PACKAGE } from './webgpu';
 
 export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
@@ -186,6 +188,8 @@ async function tryWasm(): Promise<Attempt> {
   }
   const failed = await switchTo('wasm');
   if (failed) return { ok: false, reason: failed };
+  const backend = tf.findBackend('wasm') as BackendWasm;
+  if (!isPatched(PATCHES.wasmHeapView, backend)) installPatch(PATCHES.wasmHeapView, backend);
   const { threads, simd } = await wasmFeatures();
   return {
     ok: true,

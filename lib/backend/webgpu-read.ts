@@ -5,11 +5,13 @@
  * every synchronous read (tsfreeze's stateDictOf, the frozen-weight guard, train()'s loss)
  * would throw. This replaces it, on one backend instance, with the same copy the backend's own
  * asynchronous read() makes (a staging buffer mapped for reading), finished synchronously with
- * waitForDawn(). It uses the backend's internals of tfjs-backend-webgpu 4.x, checked up front.
+ * waitForDawn() (PATCHES.webgpuReadSync in lib/patches). It uses the backend's internals of
+ * tfjs-backend-webgpu 4.x, checked up front.
  * It also turns errors that WebGPU reports only as events (a failed validation, a lost device)
  * into exceptions at the next read, instead of silently wrong numbers.
  */
 import * as tf from '@tensorflow/tfjs';
+import { installPatch, PATCHES } from '../patches';
 import { waitForDawn } from './dawn-events';
 
 interface MappableBuffer {
@@ -83,14 +85,14 @@ export function enableSyncRead(backend: tf.KernelBackend, errors: GPUErrorLog): 
     raise('while computing the tensor read back');
     return b.convertAndCacheOnCPU(dataId, values);
   };
-  b.readSync = readSync;
-
-  const read = b.read.bind(b);
-  b.read = async (dataId: object) => {
-    const values = await read(dataId);
-    raise('while computing the tensor read back');
-    return values;
-  };
+  installPatch(PATCHES.webgpuReadSync, backend, {
+    readSync: readSync as tf.KernelBackend['readSync'],
+    read: (read) => async (dataId: object) => {
+      const values = await read(dataId);
+      raise('while computing the tensor read back');
+      return values;
+    },
+  });
 }
 
 /** Copies a GPU buffer into host memory, synchronously; null when WebGPU refused to map it. */

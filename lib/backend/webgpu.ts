@@ -12,14 +12,16 @@
  * - `navigator.gpu`: checked by its module when loaded (it then registers its own 'webgpu'
  *   factory, which would ask for an adapter tsfreeze did not choose) and by WebGPUBackend's
  *   constructor. tsfreeze never leaves one behind: it defines `globalThis.navigator` only for
- *   the constructor call, then puts back what was there (Node 21+ has a navigator without gpu).
+ *   the constructor call, then puts back what was there (Node 21+ has a navigator without gpu)
+ *   (PATCHES.navigatorGpu in lib/patches).
  * - GPUBufferUsage, GPUMapMode, GPUTextureUsage, GPUBuffer, GPUTexture: its kernels name these
  *   as globals whenever they run, so they are defined on globalThis from Dawn's `globals` (only
- *   those missing) and stay while the process lives.
+ *   those missing) and stay while the process lives (PATCHES.webgpuGlobals).
  * - Synchronous reads (dataSync) go through a canvas in a browser; see webgpu-read.ts.
  * - Dawn settles promises from setImmediate callbacks; see dawn-events.ts.
  */
 import * as tf from '@tensorflow/tfjs';
+import { installPatch, PATCHES } from '../patches';
 import { installDawnEventHook } from './dawn-events';
 import { importESM } from './esm-import';
 import { describeAdapter, isSoftwareAdapter, type AdapterInfoLike } from './webgpu-adapter';
@@ -144,16 +146,13 @@ async function withEnv<T>(vars: Record<string, string> | undefined, fn: () => Pr
   }
 }
 
-/** Calls `fn` with `globalThis.navigator.gpu` defined, then restores globalThis.navigator exactly. */
+/** Calls `fn` with `globalThis.navigator.gpu` defined (PATCHES.navigatorGpu), then restores globalThis.navigator exactly. */
 function withNavigatorGpu<T>(gpu: GPU, fn: () => T): T {
-  const before = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
-  const base = before && 'value' in before ? before.value : before?.get?.call(globalThis);
-  Object.defineProperty(globalThis, 'navigator', { value: Object.assign(Object.create(base ?? null), { gpu }), configurable: true, writable: true });
+  const handle = installPatch(PATCHES.navigatorGpu, globalThis, gpu);
   try {
     return fn();
   } finally {
-    if (before) Object.defineProperty(globalThis, 'navigator', before);
-    else delete (globalThis as { navigator?: unknown }).navigator;
+    handle?.undo();
   }
 }
 
@@ -230,11 +229,7 @@ export function createDawnWebGPUProvider(options: DawnProviderOptions = {}): Web
     void device.lost.then((info) => errors.push(`device lost (${info.reason ?? 'unknown'}): ${info.message ?? ''}`.trim()));
     const log: GPUErrorLog = { take: () => errors.splice(0) };
 
-    for (const name of GPU_GLOBALS) {
-      if ((globalThis as Record<string, unknown>)[name] === undefined && dawn.globals[name] !== undefined) {
-        (globalThis as Record<string, unknown>)[name] = dawn.globals[name];
-      }
-    }
+    installPatch(PATCHES.webgpuGlobals, globalThis, Object.fromEntries(GPU_GLOBALS.map((name) => [name, dawn.globals[name]])));
     const software = isSoftwareAdapter(adapter.info);
     if (tf.findBackendFactory('webgpu') != null) tf.removeBackend('webgpu');
     tf.registerBackend('webgpu', () => {

@@ -2,9 +2,10 @@
 import type { ModuleNode } from './pytorch/modules';
 import { CheckpointError } from './errors';
 import type { StateDict } from '../statedict/tensor';
+import type { FORMATS } from './formats';
 
-/** The container a checkpoint was read from, sniffed from its bytes. */
-export type CheckpointFormat = 'pytorch-zip' | 'pytorch-legacy' | 'safetensors' | 'tfjs';
+/** The container a checkpoint was read from, sniffed from its bytes (one per row of the FORMATS table). */
+export type CheckpointFormat = (typeof FORMATS)[number]['name'];
 
 /** A plain JSON value (NaN and ±Infinity may appear as numbers, as Python floats allow). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -34,17 +35,56 @@ export interface Checkpoint {
 export interface ReadOptions {
   /** Dotted path of the sub-tree to use as the state dict (`net`, `model_state_dict`); `''` keeps the whole file and disables the automatic choice. */
   root?: string;
-  /** Bytes that copies of strided or expanded tensors may allocate beyond the file's own (default: 4 × file size + 64 MiB). */
+  /** Bytes that copies (strided, expanded, unaligned or dequantized tensors) may allocate beyond the file's own (default: 4 × file size + 64 MiB). */
   maxAllocation?: number;
+  /** Bytes that the deflated records of a zip may inflate to, in all (default: 2 × file size; torch.save never deflates). */
+  maxInflatedBytes?: number;
   /** Check the CRC-32 of every zip record, tensor data included (default true; false skips the data records' checks for speed). */
   verifyChecksums?: boolean;
-  /** Throw on any pickled global outside the allow-list instead of keeping an inert placeholder. */
+  /** Throw on any pickled global outside PyTorch's `weights_only=True` allow-list (torch 2.x) instead of keeping an inert placeholder. */
   strictGlobals?: boolean;
+  /**
+   * Globals (`'module.Class'`) to accept beyond PyTorch's allow-list with `strictGlobals`, as
+   * `torch.serialization.add_safe_globals` does; they still become inert placeholders (nothing is
+   * ever called). Globals that run code (os, sys, subprocess, eval, ...) cannot be allowed.
+   */
+  allowGlobals?: string[];
 }
 
-/** Bytes that copies may allocate beyond a file's own when the caller sets no maxAllocation. */
-export function allocationBudget(opts: ReadOptions, fileBytes: number): number {
-  return opts.maxAllocation ?? 4 * fileBytes + 64 * 2 ** 20;
+/** What a budget is counted in: the file's bytes, or the opcodes of its pickle. */
+export type BudgetUnit = 'file byte' | 'pickle opcode';
+
+/** One limit on what reading may cost: `factor` per unit plus `plus`; `option` names the ReadOptions field that overrides it. */
+export interface BudgetRule {
+  factor: number;
+  plus: number;
+  per: BudgetUnit;
+  what: string;
+  option?: 'maxAllocation' | 'maxInflatedBytes';
+}
+
+/** The budgets a format's readers keep. */
+export type BudgetName = 'copyBytes' | 'inflatedBytes' | 'pickleNodes' | 'headerBytes' | 'manifestBytes';
+
+/** A format's budget rules turned into limits for one file. */
+export class ReadLimits {
+  constructor(private readonly rules: Partial<Record<BudgetName, BudgetRule>>, private readonly opts: ReadOptions) {}
+
+  /** The limit `name` sets for `amount` units (file bytes or pickle opcodes); Infinity when the format keeps no such budget. */
+  limit(name: BudgetName, amount: number): number {
+    const rule = this.rules[name];
+    if (!rule) return Infinity;
+    const override = rule.option ? this.opts[rule.option] : undefined;
+    return override ?? rule.factor * amount + rule.plus;
+  }
+
+  /** A phrase for error messages: how the limit was set. */
+  describe(name: BudgetName): string {
+    const rule = this.rules[name];
+    if (!rule) return 'no limit';
+    if (rule.option && this.opts[rule.option] !== undefined) return `the ${rule.option} you passed`;
+    return `${rule.factor} × the ${rule.per}s${rule.plus ? ` + ${rule.plus}` : ''}${rule.option ? `; raise it with ReadOptions.${rule.option}` : ''}`;
+  }
 }
 
 /** Top-level names under which checkpoints conventionally keep their one state dict, most specific first. */

@@ -4,7 +4,9 @@
  * reference implementation validates: bounded header, offsets contiguous from 0 to the end.
  */
 import { CheckpointError } from './errors';
-import { selectRoot, type Checkpoint, type CheckpointMetadata, type JsonValue, type ReadOptions } from './checkpoint';
+import { selectRoot, type Checkpoint, type CheckpointMetadata, type JsonValue, type ReadLimits, type ReadOptions } from './checkpoint';
+import { refuseShared } from './aliases';
+import { JsonEntriesError, objectEntries } from './json-entries';
 import { bytesOf, itemSize, viewAs, type DType, type HostTensor, type StateDict } from '../statedict/tensor';
 
 /** The reference implementation's bound on the header's length. */
@@ -26,25 +28,39 @@ export function looksLikeSafetensors(head: Uint8Array, size = head.length): bool
 }
 
 /** Reads a safetensors file held in memory; tensors are views of its bytes where aligned. */
-export function readSafetensors(bytes: Uint8Array, file: string, opts: ReadOptions = {}): Checkpoint {
+export function readSafetensors(bytes: Uint8Array, file: string, opts: ReadOptions, limits: ReadLimits): Checkpoint {
   function fail(problem: string, hint = 'the file is truncated or damaged'): never { throw new CheckpointError(file, problem, hint); }
   if (bytes.length < 8) fail(`safetensors file of ${bytes.length} bytes is shorter than its 8-byte header length`);
   const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (n64 > BigInt(MAX_HEADER_BYTES)) fail(`safetensors header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte limit`, 'the file is damaged or not safetensors');
+  const maxHeader = limits.limit('headerBytes', bytes.length);
+  if (n64 > BigInt(maxHeader)) fail(`safetensors header length ${n64} exceeds the ${maxHeader}-byte limit`, 'the file is damaged or not safetensors');
   const n = Number(n64);
   if (8 + n > bytes.length) fail(`safetensors header of ${n} bytes runs past the end of the ${bytes.length}-byte file`);
-  let header: unknown;
+  let text: string;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
-  } catch (e) {
-    fail(`safetensors header (bytes 8..${8 + n}) is not valid UTF-8 JSON: ${(e as Error).message}`);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+  } catch {
+    fail(`safetensors header (bytes 8..${8 + n}) is not valid UTF-8`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('safetensors header is not a JSON object');
+  // Parsed entry by entry: linear for any number of tensors, and duplicate keys stay visible.
+  let header: Array<[string, unknown, number]>;
+  try {
+    header = objectEntries(text);
+  } catch (e) {
+    const at = e instanceof JsonEntriesError ? ` at byte ${8 + Buffer.byteLength(text.slice(0, e.at))}` : '';
+    fail(`safetensors header (bytes 8..${8 + n}) is not a valid JSON object${at}: ${(e as Error).message}`);
+  }
+  // The reference refuses a header that names a tensor twice (JSON.parse would keep the last silently).
+  const seen = new Set<string>();
+  for (const [key, , at] of header) {
+    if (seen.has(key)) fail(`safetensors header holds the key ${JSON.stringify(key)} twice (the second at byte ${8 + Buffer.byteLength(text.slice(0, at))})`, 'the file is damaged or hand-made; tensor names must be unique');
+    seen.add(key);
+  }
   const data = bytes.subarray(8 + n);
   const metadata: CheckpointMetadata = { values: {}, notes: [] };
   const entries: Array<{ key: string; dtype: DType; shape: number[]; begin: number; end: number }> = [];
 
-  for (const [key, info] of Object.entries(header as Record<string, unknown>)) {
+  for (const [key, info] of header) {
     if (key === '__metadata__') {
       if (typeof info !== 'object' || info === null || Array.isArray(info)) fail('safetensors __metadata__ is not an object');
       for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
@@ -85,8 +101,13 @@ export function readSafetensors(bytes: Uint8Array, file: string, opts: ReadOptio
   return { format: 'safetensors', stateDict: selectRoot(file, tensors, metadata, opts.root, undefined), metadata };
 }
 
-/** The bytes of a safetensors file for `sd`, laid out as the reference writer lays them out. */
-export function encodeSafetensors(sd: StateDict, metadata?: Record<string, JsonValue>): Uint8Array[] {
+/**
+ * The bytes of a safetensors file for `sd`, laid out as the reference writer lays them out.
+ * Tensors that share memory are refused, as the reference's `save_file` refuses them: the
+ * format stores each tensor's own bytes, so the file stays bounded by the tensors' bytes.
+ */
+export function encodeSafetensors(sd: StateDict, metadata?: Record<string, JsonValue>, path = '<safetensors>'): Uint8Array[] {
+  refuseShared(path, sd, 'safetensors');
   // The reference sorts by dtype (widest first, which keeps every tensor aligned), then by name.
   const order = [...sd.entries()].sort(([ka, a], [kb, b]) =>
     RANK.indexOf(CODES[b.dtype]) - RANK.indexOf(CODES[a.dtype]) || (ka < kb ? -1 : ka > kb ? 1 : 0));

@@ -3,15 +3,18 @@
  * shards, concatenated in order, hold its weights back to back, so a weight may straddle a shard
  * boundary (tfjs-converter cuts every 4 MiB, mid-element if need be).
  *
- * Written as a single group named after the manifest's stem: `model.json` gets `model.weights.bin`,
- * or `model.group1-shard1of3.bin` ... `model.group1-shard3of3.bin` when split, so that two models
- * can share a folder without their shards colliding.
+ * Shards are read only from the model's own folder (symbolic links followed, then checked), each
+ * file once, and only regular files. Written as a single group named after the manifest's stem
+ * and the save (`model.<save>.weights.bin`, or `model.<save>.group1-shard1of3.bin` ... when
+ * split), atomically as a whole: see ./tfjs-commit.ts.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { closeSync, fstatSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { CheckpointError } from './errors';
-import { atomicWrite } from './atomic-write';
-import { allocationBudget, selectRoot, type Checkpoint, type CheckpointMetadata, type JsonValue, type ReadOptions } from './checkpoint';
+import { commitModelFiles } from './tfjs-commit';
+import { openRegularFile, readAt } from './source';
+import { refuseShared } from './aliases';
+import { selectRoot, type Checkpoint, type CheckpointMetadata, type JsonValue, type ReadLimits, type ReadOptions } from './checkpoint';
 import { bytesOf, numel, viewAs, type HostTensor, type StateDict } from '../statedict/tensor';
 
 /** Bytes per element of the dtypes a TF.js manifest can lay out (string's length varies, complex64 has no host dtype). */
@@ -32,7 +35,8 @@ interface WeightSpec { name: string; shape: number[]; dtype: StoredDType; quanti
 interface GroupPlan {
   index: number;
   paths: string[];
-  files: string[];
+  /** Open descriptors of the shards, in order (closed by the reader when done). */
+  fds: number[];
   sizes: number[];
   weights: Array<{ spec: WeightSpec; start: number; end: number }>;
 }
@@ -52,19 +56,46 @@ export function looksLikeTfjsModelJson(bytes: Uint8Array): boolean {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf('"weightsManifest"', i) >= 0;
 }
 
-/** Reads a TF.js model.json (its bytes, and its path to find the shards) into a state dict keyed by weight name. */
-export async function readTfjs(bytes: Uint8Array, file: string, opts: ReadOptions = {}): Promise<Checkpoint> {
+/** A model.json read with its shards: the parsed JSON, its weight specs in shard order, and the groups' bytes. */
+export interface TfjsArtifacts {
+  json: Record<string, unknown>;
+  /** Every weight of every group, in the order of their bytes. */
+  specs: WeightSpec[];
+  /** Each group's shards, concatenated: the bytes TF.js's decodeWeights takes with the group's specs. */
+  groups: Array<{ specs: WeightSpec[]; shards: Uint8Array[] }>;
+}
+
+/** Reads model.json's bytes and its shards (validated as readTfjs validates them), keeping the JSON as it is. */
+export function readTfjsArtifacts(bytes: Uint8Array, file: string, limits: ReadLimits): TfjsArtifacts {
+  const maxJson = limits.limit('manifestBytes', bytes.length);
+  if (bytes.length > maxJson) throw new CheckpointError(file, `model.json of ${bytes.length} bytes is larger than the ${maxJson}-byte limit`, 'the file is damaged or not a TF.js model.json');
   const json = parseModelJson(bytes, file);
   const specs = parseManifest(json.weightsManifest, file);
-  const metadata = describeModel(json);
   const plans: GroupPlan[] = [];
-  for (const [g, group] of specs.entries()) plans.push(await planGroup(file, g, group.paths, group.weights));
-  checkAllocation(file, plans, opts);
+  try {
+    const seen = new Map<string, string>();
+    for (const [g, group] of specs.entries()) plans.push(planGroup(file, g, group.paths, group.weights, seen));
+    checkAllocation(file, plans, limits);
+    return { json, specs: specs.flatMap((g) => g.weights), groups: plans.map((plan) => ({ specs: plan.weights.map((w) => w.spec), shards: loadShards(file, plan) })) };
+  } finally {
+    for (const plan of plans) for (const fd of plan.fds) closeSync(fd);
+  }
+}
 
+/** Reads a TF.js model.json (its bytes, and its path to find the shards) into a state dict keyed by weight name. */
+export async function readTfjs(bytes: Uint8Array, file: string, opts: ReadOptions, limits: ReadLimits): Promise<Checkpoint> {
+  const { json, groups } = readTfjsArtifacts(bytes, file, limits);
+  const metadata = describeModel(json);
   const tensors = new Map<string, HostTensor>();
-  for (const plan of plans) {
-    const shards = await loadShards(file, plan);
-    for (const w of plan.weights) tensors.set(w.spec.name, decodeWeight(file, w.spec, sliceAcross(shards, w.start, w.end)));
+  const plans: Array<{ weights: Array<{ spec: WeightSpec }> }> = [];
+  for (const group of groups) {
+    let at = 0;
+    for (const spec of group.specs) {
+      const end = at + storedBytes(spec);
+      tensors.set(spec.name, decodeWeight(file, spec, sliceAcross(group.shards, at, end)));
+      at = end;
+    }
+    plans.push({ weights: group.specs.map((spec) => ({ spec })) });
   }
   noteQuantized(metadata, plans);
   noteOptimizerWeights(metadata, plans);
@@ -187,14 +218,16 @@ function storedBytes(spec: WeightSpec): number {
   return numel(spec.shape) * per;
 }
 
-/** Finds a group's shards on disk and places its weights in them, checking sizes before anything is read. */
-async function planGroup(file: string, g: number, paths: string[], weights: WeightSpec[]): Promise<GroupPlan> {
+/** Finds a group's shards on disk (each once, inside the model's folder) and places its weights in them, checking sizes before anything is read. */
+function planGroup(file: string, g: number, paths: string[], weights: WeightSpec[], seen: Map<string, string>): GroupPlan {
   const dir = dirname(file);
-  const files = paths.map((p) => shardFile(file, dir, p, g));
-  const sizes: number[] = [];
-  for (const [i, f] of files.entries()) sizes.push(await shardSize(file, f, paths[i], g));
-  const plan: GroupPlan = { index: g, paths, files, sizes, weights: [] };
-  const have = sizes.reduce((a, b) => a + b, 0);
+  const plan: GroupPlan = { index: g, paths, fds: [], sizes: [], weights: [] };
+  for (const p of paths) {
+    const { fd, size } = openShard(file, dir, p, g, seen);
+    plan.fds.push(fd);
+    plan.sizes.push(size);
+  }
+  const have = plan.sizes.reduce((a, b) => a + b, 0);
   let at = 0;
   for (const spec of weights) {
     const need = storedBytes(spec);
@@ -225,6 +258,48 @@ function shardPlace(plan: GroupPlan, offset: number): string {
   return ' (past the end of its last shard)';
 }
 
+/**
+ * Opens the shard a manifest path names: a regular file inside the model's folder once every
+ * symbolic link is followed, and not a file another path of the manifest already named.
+ */
+function openShard(file: string, dir: string, p: string, g: number, seen: Map<string, string>): { fd: number; size: number } {
+  const path = shardFile(file, dir, p, g);
+  const hint = 'shards must be files inside the folder that holds model.json';
+  let real: string, realDir: string;
+  try {
+    realDir = realpathSync(dir);
+    real = realpathSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new CheckpointError(file, `shard '${p}' of weight group ${g + 1} is missing (looked for ${path})`, 'copy every file listed in weightsManifest next to model.json');
+    }
+    throw new CheckpointError(file, `cannot read shard '${p}' of weight group ${g + 1}: ${code ?? (e as Error).message}`);
+  }
+  const rel = relative(realDir, real);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+    throw new CheckpointError(file, `shard '${p}' of weight group ${g + 1} resolves through a symbolic link to ${real}, outside the model's folder`, hint);
+  }
+  let opened: { fd: number; size: number };
+  try {
+    opened = openRegularFile(real, file, hint);
+  } catch (e) {
+    if (e instanceof CheckpointError) throw new CheckpointError(file, `shard '${p}' of weight group ${g + 1} ${e.problem}`, e.hint);
+    throw e;
+  }
+  const { fd, size } = opened;
+  const st = fstatSync(fd);
+  // The same file under two names (a repeated path, a second link, a hard link) would be read twice.
+  const id = `${st.dev}:${st.ino}`;
+  const earlier = seen.get(id);
+  if (earlier !== undefined) {
+    closeSync(fd);
+    throw new CheckpointError(file, `shard '${p}' of weight group ${g + 1} is the same file as shard '${earlier}'`, 'each shard holds different bytes; a manifest that lists one file twice is damaged or hostile');
+  }
+  seen.set(id, p);
+  return { fd, size };
+}
+
 /** The file a manifest path names, refusing paths that would leave the model's folder. */
 function shardFile(file: string, dir: string, p: string, g: number): string {
   const hint = 'shard paths must be relative to the folder holding model.json';
@@ -236,23 +311,6 @@ function shardFile(file: string, dir: string, p: string, g: number): string {
   const segments = p.split(/[\\/]/);
   if (segments.includes('..')) throw new CheckpointError(file, `weight group ${g + 1} lists shard '${p}', which escapes the model's folder`, hint);
   return join(dir, ...segments);
-}
-
-/** A shard's size in bytes, or a CheckpointError naming the shard when it is missing or not a file. */
-async function shardSize(file: string, path: string, p: string, g: number): Promise<number> {
-  try {
-    const st = await stat(path);
-    if (!st.isFile()) throw new CheckpointError(file, `shard '${p}' of weight group ${g + 1} is not a file (${path})`);
-    return st.size;
-  } catch (e) {
-    if (e instanceof CheckpointError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new CheckpointError(file, `shard '${p}' of weight group ${g + 1} is missing (looked for ${path})`,
-        'copy every file listed in weightsManifest next to model.json');
-    }
-    throw new CheckpointError(file, `cannot read shard '${p}' of weight group ${g + 1}: ${(e as Error).message}`);
-  }
 }
 
 /** Bytes beyond the shards' own that decoding will allocate: straddling and unaligned copies, dequantized values. */
@@ -268,10 +326,10 @@ function extraBytes(plan: GroupPlan): number {
   return extra;
 }
 
-/** Refuses to decode when copies would exceed `maxAllocation` (default: 4 × the shards' size + 64 MiB). */
-function checkAllocation(file: string, plans: GroupPlan[], opts: ReadOptions): void {
+/** Refuses to decode when copies would exceed the copy budget (default: 4 × the shards' size + 64 MiB). */
+function checkAllocation(file: string, plans: GroupPlan[], limits: ReadLimits): void {
   const shardTotal = plans.reduce((a, p) => a + p.sizes.reduce((x, y) => x + y, 0), 0);
-  const limit = allocationBudget(opts, shardTotal);
+  const limit = limits.limit('copyBytes', shardTotal);
   const extra = plans.reduce((a, p) => a + extraBytes(p), 0);
   if (extra > limit) {
     throw new CheckpointError(file, `decoding would allocate ${extra} bytes beyond the shards' ${shardTotal}, over the ${limit}-byte limit`,
@@ -279,19 +337,12 @@ function checkAllocation(file: string, plans: GroupPlan[], opts: ReadOptions): v
   }
 }
 
-/** Reads a group's shards, checking each still has the size it had when the group was planned. */
-async function loadShards(file: string, plan: GroupPlan): Promise<Uint8Array[]> {
-  const out: Uint8Array[] = [];
-  for (const [i, f] of plan.files.entries()) {
-    const buf = await readFile(f).catch((e: Error) => {
-      throw new CheckpointError(file, `cannot read shard '${plan.paths[i]}' of weight group ${plan.index + 1}: ${e.message}`);
-    });
-    if (buf.byteLength !== plan.sizes[i]) {
-      throw new CheckpointError(file, `shard '${plan.paths[i]}' changed size while being read (${plan.sizes[i]} → ${buf.byteLength} bytes)`);
-    }
-    out.push(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
-  }
-  return out;
+/** Reads a group's shards through the descriptors opened when the group was planned (so they are the files that were checked). */
+function loadShards(file: string, plan: GroupPlan): Uint8Array[] {
+  return plan.fds.map((fd, i) => {
+    const buf = readAt(fd, 0, plan.sizes[i], `${file}: shard '${plan.paths[i]}'`);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  });
 }
 
 /** Cumulative start offsets of shards, with the total at the end. */
@@ -409,7 +460,7 @@ function describeTopology(t: unknown): string | undefined {
 }
 
 /** Notes which weights were dequantized, one sentence per encoding. */
-function noteQuantized(metadata: CheckpointMetadata, plans: GroupPlan[]): void {
+function noteQuantized(metadata: CheckpointMetadata, plans: Array<{ weights: Array<{ spec: WeightSpec }> }>): void {
   const byEncoding = new Map<string, string[]>();
   for (const plan of plans) {
     for (const { spec } of plan.weights) {
@@ -424,7 +475,7 @@ function noteQuantized(metadata: CheckpointMetadata, plans: GroupPlan[]): void {
 }
 
 /** Notes weights TF.js saved as optimizer state rather than model weights (they keep their names). */
-function noteOptimizerWeights(metadata: CheckpointMetadata, plans: GroupPlan[]): void {
+function noteOptimizerWeights(metadata: CheckpointMetadata, plans: Array<{ weights: Array<{ spec: WeightSpec }> }>): void {
   const names = plans.flatMap((p) => p.weights.filter((w) => w.spec.group === 'optimizer').map((w) => w.spec.name));
   if (names.length) metadata.notes.push(`${names.length} weight(s) are optimizer state: ${listNames(names)}`);
 }
@@ -449,43 +500,28 @@ export interface WriteTfjsOptions {
 /** A state dict entry as TF.js will store it. */
 interface Stored { spec: WeightSpec; bytes: Uint8Array; conversion?: string }
 
-/** Writes a state dict as `path` (model.json) plus weight shards beside it, converting dtypes TF.js lacks. */
+/**
+ * Writes a state dict as `path` (model.json) plus weight shards beside it, converting dtypes TF.js
+ * lacks. Atomic as a whole: a reader sees the previous save or this one, even if the writer is killed.
+ */
 export async function writeTfjs(path: string, sd: StateDict, opts: WriteTfjsOptions = {}): Promise<void> {
   const shardBytes = opts.shardBytes ?? DEFAULT_SHARD_BYTES;
   if (!Number.isSafeInteger(shardBytes) || shardBytes <= 0) {
     throw new CheckpointError(path, `shardBytes must be a positive integer, got ${shardBytes}`);
   }
+  refuseShared(path, sd, 'TF.js');
   // Every conversion, and so every refusal, happens before the first file is written.
   const stored = [...sd].map(([key, t]) => toStored(path, key, t));
   warnConversions(path, stored);
-
-  const shards = stored.length ? cutIntoShards(stored.map((s) => s.bytes), shardBytes) : [];
-  const names = shardNames(path, shards.length);
-  const dir = dirname(path);
-  for (const [i, chunks] of shards.entries()) await atomicWrite(join(dir, names[i]), chunks);
-
-  const modelJson = {
-    format: TSFREEZE_WEIGHTS_FORMAT,
-    generatedBy: 'tsfreeze',
-    convertedBy: null,
-    modelTopology: null,
-    weightsManifest: shards.length ? [{ paths: names, weights: stored.map((s) => s.spec) }] : [],
-    userDefinedMetadata: opts.metadata ?? {},
-  };
-  // Last, so a reader never finds a manifest whose shards are not all in place.
-  await atomicWrite(path, [Buffer.from(JSON.stringify(modelJson), 'utf8')]);
-}
-
-/** Shard file names for `count` shards of the model at `path`: `<stem>.weights.bin`, or `<stem>.group1-shardKofN.bin`. */
-export function shardNames(path: string, count: number): string[] {
-  const file = basename(path);
-  const stem = file.slice(0, file.length - extname(file).length) || 'model';
-  if (count === 1) return [`${stem}.weights.bin`];
-  return Array.from({ length: count }, (_, i) => `${stem}.group1-shard${i + 1}of${count}.bin`);
+  await commitModelFiles(path, {
+    json: { format: TSFREEZE_WEIGHTS_FORMAT, generatedBy: 'tsfreeze', convertedBy: null, modelTopology: null, userDefinedMetadata: opts.metadata ?? {} },
+    weights: stored.map((s) => s.spec),
+    shards: stored.length ? cutIntoShards(stored.map((s) => s.bytes), shardBytes) : [],
+  });
 }
 
 /** Consecutive byte pieces cut into shards of at most `shardBytes` (always at least one shard). */
-function cutIntoShards(pieces: Uint8Array[], shardBytes: number): Uint8Array[][] {
+export function cutIntoShards(pieces: Uint8Array[], shardBytes: number): Uint8Array[][] {
   const shards: Uint8Array[][] = [[]];
   let room = shardBytes;
   for (let piece of pieces) {

@@ -1,11 +1,8 @@
-/** writeCheckpoint: one entry point for every format, chosen by the file's extension. */
+/** writeCheckpoint: one entry point for every format, chosen by the file's extension (see the FORMATS table). */
 import { extname } from 'node:path';
-import { atomicWrite } from './atomic-write';
 import { CheckpointError } from './errors';
 import type { JsonValue } from './checkpoint';
-import { encodeTorchZip } from './pytorch/write';
-import { encodeSafetensors } from './safetensors';
-import { writeTfjs } from './tfjs';
+import { formatForExtension, writableFormatsText } from './formats';
 import type { StateDict } from '../statedict/tensor';
 
 /** Options of writeCheckpoint. */
@@ -16,13 +13,16 @@ export interface WriteOptions {
   nest?: string[];
 }
 
-/** Writes `sd` as `.safetensors`, `.pth`/`.pt` (PyTorch zip) or `.json` (TF.js model.json + shards), via a temporary file renamed into place. */
+/**
+ * Writes `sd` as `.safetensors`, `.pth`/`.pt` (PyTorch zip) or `.json` (TF.js model.json + shards).
+ * Atomic: a reader sees the old file or the new one, never a mix, even if the writer is killed;
+ * temporary files a killed write left behind are removed by the next write to the same path.
+ */
 export async function writeCheckpoint(path: string, sd: StateDict, opts: WriteOptions = {}): Promise<void> {
   const ext = extname(path).toLowerCase();
-  switch (ext) {
-    case '.safetensors': return atomicWrite(path, encodeSafetensors(sd, opts.metadata));
-    case '.pth': case '.pt': case '.bin': case '.ckpt': return atomicWrite(path, encodeTorchZip(sd, { metadata: opts.metadata, nest: opts.nest }));
-    case '.json': return writeTfjs(path, sd, { metadata: opts.metadata });
+  const format = formatForExtension(ext);
+  if (!format?.write) {
+    throw new CheckpointError(path, `has extension '${ext || '(none)'}', which names no checkpoint format`, `use ${writableFormatsText()}`);
   }
-  throw new CheckpointError(path, `has extension '${ext || '(none)'}', which names no checkpoint format`, 'use .safetensors, .pth, .pt or .json (TF.js)');
+  return format.write(path, sd, opts);
 }

@@ -3,15 +3,13 @@
  * TF.js's BatchNormalization (4.22) uses batch statistics and updates its moving mean and variance
  * whenever it is called with `training: true`, whatever its `trainable` flag says (as PyTorch's
  * BatchNorm does in train mode). Freezing patches the layer instance's `call` so that it always runs
- * in inference mode; unfreezing restores it.
+ * in inference mode (PATCHES.batchNormCall in lib/patches); unfreezing restores it.
  */
 import type * as tf from '@tensorflow/tfjs';
+import { installPatch, PATCHES, type PatchHandle } from '../patches';
 import { layerForm } from '../model/torch-layout';
 
-type Call = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
-interface Patched { own: Call | undefined }
-
-const patched = new WeakMap<tf.layers.Layer, Patched>();
+const patched = new WeakMap<tf.layers.Layer, PatchHandle>();
 
 /** Whether `layer` keeps running statistics (TF.js's BatchNormalization, tsfreeze's TorchBatchNorm: lib/model/torch-layout.ts says). */
 export function isBatchNorm(layer: tf.layers.Layer): boolean {
@@ -27,23 +25,17 @@ export function isBatchNormFrozen(layer: tf.layers.Layer): boolean {
 export function freezeBatchNorm(layer: tf.layers.Layer): boolean {
   if (!isBatchNorm(layer)) throw new Error(`freezeBatchNorm: layer '${layer.name}' is a ${layer.getClassName()}, not a batch normalisation layer`);
   if (patched.has(layer)) return false;
-  const target = layer as unknown as { call: Call };
-  const own = Object.prototype.hasOwnProperty.call(layer, 'call') ? target.call : undefined;
-  const original = target.call;
-  patched.set(layer, { own });
-  target.call = function frozenBatchNormCall(this: unknown, inputs, kwargs) {
-    return original.call(this, inputs, { ...kwargs, training: false });
-  };
+  const handle = installPatch(PATCHES.batchNormCall, layer);
+  if (handle == null) throw new Error(`freezeBatchNorm: cannot patch layer '${layer.name}'`);
+  patched.set(layer, handle);
   return true;
 }
 
 /** Undoes freezeBatchNorm: the layer uses batch statistics and updates its moving ones when training. */
 export function unfreezeBatchNorm(layer: tf.layers.Layer): boolean {
-  const p = patched.get(layer);
-  if (!p) return false;
-  const target = layer as unknown as { call?: Call };
-  if (p.own) target.call = p.own;
-  else delete target.call;
+  const handle = patched.get(layer);
+  if (!handle) return false;
+  handle.undo();
   patched.delete(layer);
   return true;
 }

@@ -3,6 +3,7 @@
  * flags (so `model.fit` honours them too), and put frozen BatchNorm layers in inference mode.
  */
 import * as tf from '@tensorflow/tfjs';
+import { installPatch, PATCHES } from '../patches';
 import { isLayersModel, layerSegment, weightSlots, type ModelLike, type WeightSlot } from '../model/weights';
 import { freezeBatchNorm, isBatchNorm, isBatchNormFrozen, unfreezeBatchNorm } from './batchnorm';
 import { frozenKeys, isStatistic, markFrozen } from './registry';
@@ -156,19 +157,15 @@ function syncFlags(model: ModelLike, layer: Layer | undefined, own: WeightSlot[]
 /**
  * Makes every Sequential in `model` re-apply the per-weight flags after it builds: TF.js's
  * Sequential.build (run by every compile(), and by the first predict or fit) sets every weight of
- * its layers back to trainable, which would let model.fit train a frozen weight of a partly frozen layer.
+ * its layers back to trainable, which would let model.fit train a frozen weight of a partly frozen
+ * layer (PATCHES.sequentialBuild in lib/patches).
  */
 function hookSequentialBuilds(model: ModelLike): void {
   const visit = (m: unknown): void => {
     if (isLayersModel(m)) {
       if (m instanceof tf.Sequential && !hooked.has(m)) {
         hooked.add(m);
-        const seq = m as unknown as { build(...args: unknown[]): void };
-        const build = seq.build;
-        seq.build = function hookedBuild(this: unknown, ...args: unknown[]) {
-          build.apply(this, args);
-          reapplyFlags(model);
-        };
+        installPatch(PATCHES.sequentialBuild, m, () => reapplyFlags(model));
       }
       for (const l of m.layers) if (isLayersModel(l)) visit(l);
     } else if (typeof m === 'object' && m !== null && !(m instanceof tf.Variable) && !(m instanceof tf.layers.Layer)) {

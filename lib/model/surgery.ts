@@ -8,6 +8,7 @@ import { frozenKeys, markFrozen } from '../freeze/registry';
 import { allocate, numel, type HostTensor, type StateDict } from '../statedict/tensor';
 import { asFloat32 } from '../statedict/convert';
 import { orderByCreation, isLayersModel, weightSlots } from './weights';
+import { torchLinear } from '../models/layers/init';
 
 /** A new head: a class count (a Dense layer with PyTorch's Linear initialisation), a layer named as the old head, or a factory given the old head's name and input width. */
 export type NewHead = number | tf.layers.Layer | ((name: string, inFeatures: number) => tf.layers.Layer);
@@ -55,9 +56,7 @@ function makeHead(head: NewHead, name: string, inFeatures: number): tf.layers.La
   if (typeof head === 'number') {
     if (!Number.isInteger(head) || head < 1) throw new Error(`replaceHead: the class count must be a positive integer, got ${head}`);
     // PyTorch's nn.Linear default: U(±1/√in_features) for weight and bias.
-    const bound = 1 / Math.sqrt(inFeatures);
-    const init = () => tf.initializers.randomUniform({ minval: -bound, maxval: bound });
-    return tf.layers.dense({ name, units: head, kernelInitializer: init(), biasInitializer: init() });
+    return torchLinear({ name, units: head, inFeatures });
   }
   const layer = typeof head === 'function' ? head(name, inFeatures) : head;
   if (layer.name !== name) throw new Error(`replaceHead: the new head is named '${layer.name}'; name it '${name}' (the old head's key) or pass (name, inFeatures) => layer`);

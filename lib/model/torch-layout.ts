@@ -23,6 +23,8 @@ export interface LayoutConversion {
   shape: number[];
   toTorch(t: HostTensor): HostTensor;
   fromTorch(t: HostTensor): HostTensor;
+  /** When fromTorch is only a permutation of axes (after an optional reshape): loads then permute on the backend, not on the host. */
+  fromTorchPermutation?: { reshape?: number[]; perm: number[] };
 }
 
 /** The PyTorch form of one TF.js weight of a layer class. */
@@ -74,7 +76,7 @@ export function weightForm(className: string, short: string): WeightForm {
 export function byPermutation(perm: readonly number[]) {
   return (shape: number[]): LayoutConversion => {
     const back = inverse(perm);
-    return { shape: perm.map((p) => shape[p]), toTorch: (t) => permute(t, perm), fromTorch: (t) => permute(t, back) };
+    return { shape: perm.map((p) => shape[p]), toTorch: (t) => permute(t, perm), fromTorch: (t) => permute(t, back), fromTorchPermutation: { perm: back } };
   };
 }
 
@@ -91,6 +93,7 @@ export function depthwiseKernel(shape: number[]): LayoutConversion {
     shape: [cin * mult, 1, kh, kw],
     toTorch: (t) => ({ ...permute(t, [2, 3, 0, 1]), shape: [cin * mult, 1, kh, kw] }),
     fromTorch: (t) => permute({ ...t, shape: [cin, mult, kh, kw] }, [2, 3, 0, 1]),
+    fromTorchPermutation: { reshape: [cin, mult, kh, kw], perm: [2, 3, 0, 1] },
   };
 }
 

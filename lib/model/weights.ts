@@ -30,6 +30,8 @@ export interface WeightSlot {
   toTorch(t: HostTensor): HostTensor;
   /** A PyTorch-layout value in this weight's layout. */
   fromTorch(t: HostTensor): HostTensor;
+  /** When fromTorch only permutes axes (after an optional reshape): what a load can do on the backend instead. */
+  fromTorchPermutation?: { reshape?: number[]; perm: number[] };
   /** The TF.js variable behind the weight. */
   variable: tf.Variable;
   /** What the weight is for (kernel, bias, gamma, moving_mean, …), from the layer class's PyTorch form. */
@@ -134,5 +136,6 @@ function slot(layer: Layer, layerKey: string, w: LayerVariableLike): WeightSlot 
     write: (t) => w.write(t),
     toTorch: layout ? layout.toTorch : identity,
     fromTorch: layout ? layout.fromTorch : identity,
+    ...(layout?.fromTorchPermutation ? { fromTorchPermutation: layout.fromTorchPermutation } : {}),
   };
 }

@@ -13,6 +13,7 @@ import { torchConv2d } from './layers/conv';
 import { torchFlatten } from './layers/flatten';
 import { torchBatchNorm, torchLayerNorm } from './layers/norm';
 import { torchAdaptiveAvgPool2d, torchAvgPool2d, torchMaxPool2d } from './layers/pool';
+import { torchStochasticDepth } from './layers/regularization';
 
 type X = tf.SymbolicTensor;
 
@@ -177,8 +178,10 @@ registerModuleForm(`${NN}sparse.Embedding`, {
   layer: (n, name) => tf.layers.embedding({ name, inputDim: num(n, 'num_embeddings'), outputDim: num(n, 'embedding_dim') }),
   input: () => ({ kind: 'ids' }),
 });
-// torchvision's StochasticDepth is the identity in eval; tsfreeze trains without dropping paths.
-registerModuleForm('torchvision.ops.stochastic_depth.StochasticDepth', { layer: () => null });
+// torchvision's StochasticDepth: random in training, the identity in eval.
+registerModuleForm('torchvision.ops.stochastic_depth.StochasticDepth', {
+  layer: (n, name) => torchStochasticDepth({ name, p: num(n, 'p', 0), mode: attr(n, 'mode') === 'batch' ? 'batch' : 'row' }),
+});
 
 // ---- containers and torchvision models whose forward() is known -----------------------------
 

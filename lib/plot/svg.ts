@@ -12,6 +12,14 @@ import { plotlyScriptTag } from './plotlyjs';
 /** The flags Chromium gets besides Playwright's own (--headless, a temporary --user-data-dir): no GPU, no sandbox, no network chatter. */
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
+/**
+ * Playwright would otherwise install SIGINT/SIGTERM/SIGHUP handlers that close the browser and
+ * call process.exit(130): a library must not own its host's signals (a kernel's interrupt is
+ * SIGINT). The browser still closes with the process: Playwright's exit handler, and Chromium
+ * quits when its DevTools pipe closes.
+ */
+const OWN_NO_SIGNALS = { handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false } as const;
+
 /** The Chromium tsfreeze uses: $TSFREEZE_CHROMIUM, else Debian's /usr/bin/chromium. */
 export function chromiumPath(): string {
   return process.env.TSFREEZE_CHROMIUM || '/usr/bin/chromium';
@@ -110,7 +118,7 @@ export class SvgRenderer {
   private start(): Promise<{ browser: Browser; page: Page }> {
     if (!this.page) {
       const starting = (async () => {
-        const browser = this.shared ?? await (await import('playwright-core')).chromium.launch({ executablePath: this.executablePath, headless: true, args: CHROMIUM_ARGS, timeout: this.timeoutMs });
+        const browser = this.shared ?? await (await import('playwright-core')).chromium.launch({ executablePath: this.executablePath, headless: true, args: CHROMIUM_ARGS, timeout: this.timeoutMs, ...OWN_NO_SIGNALS });
         try {
           browser.on('disconnected', () => { if (this.page === starting) this.page = undefined; });
           const page = await browser.newPage();

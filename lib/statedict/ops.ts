@@ -1,4 +1,5 @@
 /** Host-side tensor operations the layout adapter needs: permuting axes and reordering rows. */
+import { permute32Fast } from './permute-fast';
 import { allocate, numel, type HostTensor } from './tensor';
 
 /** A copy of `t` with its axes permuted: result axis i is input axis `perm[i]`. */
@@ -6,6 +7,10 @@ export function permute(t: HostTensor, perm: readonly number[]): HostTensor {
   const { shape } = t;
   if (perm.length !== shape.length) throw new RangeError(`permutation [${perm}] does not fit shape [${shape}]`);
   const outShape = perm.map((p) => shape[p]);
+  if (t.data instanceof Float32Array || t.data instanceof Int32Array || t.data instanceof Uint32Array) {
+    const fast = permute32Fast(t.data, shape, perm);
+    if (fast) return { dtype: t.dtype, shape: outShape, data: fast };
+  }
   const inStrides = stridesOf(shape);
   const stride = perm.map((p) => inStrides[p]);
   const n = numel(shape);

@@ -29,7 +29,8 @@ export function driftCallback(model: ModelLike, sampleEvery: number | undefined)
       if (sampleEvery === undefined && ctx.epoch === 1) every = defaultSampleEvery(ctx.stepsPerEpoch);
     },
     onTrainEnd({ error }, ctx) {
-      if (error === undefined) tracker?.sample(ctx.step);
+      // A run stopped by an interrupt that rejects still ends with its last sample.
+      if (error === undefined || ctx.history.stopped) tracker?.sample(ctx.step);
       tracker?.dispose();
     },
   };

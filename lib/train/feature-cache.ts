@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { DatasetBatch, RowData } from './data';
 import type { ModelForward } from './forward';
-import { nextTurn } from './stop';
+import { yieldToEventLoop } from './stop';
 
 /** train()'s `cacheFrozen` option. */
 export type CacheFrozenOption = 'auto' | false | { maxBytes?: number };
@@ -74,7 +74,7 @@ export async function cacheRows(forward: ModelForward, data: RowData, batchSize:
         tf.dispose(chunks.flat());
         return { over: projected };
       }
-      await nextTurn();
+      await yieldToEventLoop();
       if (stopping()) {
         tf.dispose(chunks.flat());
         return { stopped: true };
@@ -107,7 +107,7 @@ export async function cacheBatches(forward: ModelForward, batches: AsyncGenerato
         disposeBatches(out);
         return { over: bytes };
       }
-      await nextTurn();
+      await yieldToEventLoop();
       if (stopping()) {
         disposeBatches(out);
         return { stopped: true };

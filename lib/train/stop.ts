@@ -1,54 +1,76 @@
 /**
- * Stopping a running train() from outside: stopTraining() (what a notebook kernel calls on an
- * interrupt) asks every run in progress to stop at its next step boundary. Each run then resolves
- * with the history so far, `history.stopped` set. The loop yields to the event loop between
- * steps, so a signal handler or a timer gets to run while training.
+ * Stopping running train() calls from outside their loop (a notebook's interrupt, a script's
+ * SIGINT handler). Each run registers here and looks, at every step boundary (and between the
+ * batches of its feature-cache pass), whether it was asked to stop. The registry lives on
+ * globalThis, so two copies of the library share it. A run also stops for its own AbortSignal
+ * and for a callback; history.stopped says which.
  */
+import type { History } from './history';
 
-/** Why a run ended early: stopTraining() ('interrupted'), its AbortSignal ('aborted'), or a callback ('callback'). */
+/** Why a run ended early: stopTraining() ('interrupted'), its `signal` option ('aborted'), or a callback ('callback'). */
 export type StopReason = 'interrupted' | 'aborted' | 'callback';
 
-/** A run in progress, as the registry sees it. */
-export interface RunningTraining {
-  /** Asks the run to stop at its next step boundary. */
-  stop(reason: StopReason, message?: string): void;
+/** What a stop request asks of a run: resolve with its partial history, or reject with an error made from it. */
+export interface StopRequest {
+  /** Rejects the run with this function's value (the partial history is given); by default the run resolves. */
+  reject?: (history: History) => unknown;
+  /** Why, for history.events and the progress display (default 'stopTraining() was called'). */
+  message?: string;
 }
 
-const SLOT = Symbol.for('tsfreeze.runningTrainings');
+/** One running train(), as the registry sees it. */
+export interface RunningTrain {
+  /** The stop request, once one came. */
+  readonly request: StopRequest | undefined;
+  /** Removes the run from the registry (train() calls it once, when it has settled). */
+  done(): void;
+}
 
-/** The registry is process-wide (one per process even if two copies of the library are loaded). */
-function running(): Set<RunningTraining> {
+interface Entry {
+  request: StopRequest | undefined;
+  settled: Promise<void>;
+  settle: () => void;
+}
+
+const SLOT = Symbol.for('tsfreeze.runningtrains');
+
+function runs(): Set<Entry> {
   const g = globalThis as Record<symbol, unknown>;
-  let set = g[SLOT] as Set<RunningTraining> | undefined;
-  if (!set) {
-    set = new Set();
-    g[SLOT] = set;
-  }
-  return set;
+  return ((g[SLOT] as Set<Entry> | undefined) ??= new Set());
 }
 
-/** Registers a run; the returned function removes it. */
-export function registerRun(run: RunningTraining): () => void {
-  const set = running();
-  set.add(run);
-  return () => {
-    set.delete(run);
+/** Registers a run that is starting (train() calls this). */
+export function registerRun(): RunningTrain {
+  let settle!: () => void;
+  const entry: Entry = { request: undefined, settled: new Promise((r) => { settle = r; }), settle: () => settle() };
+  runs().add(entry);
+  return {
+    get request() { return entry.request; },
+    done() {
+      runs().delete(entry);
+      entry.settle();
+    },
   };
 }
 
-/** Asks every running train() to stop at its next step boundary (history.stopped = 'interrupted'); returns how many were running. */
-export function stopTraining(message = 'stopTraining() was called'): number {
-  const set = running();
-  for (const run of [...set]) run.stop('interrupted', message);
-  return set.size;
+/** How many train() calls run now. */
+export function runningTrainCount(): number {
+  return runs().size;
 }
 
-/** How many train() calls are in progress. */
-export function runningTrainings(): number {
-  return running().size;
+/**
+ * Asks every running train() to stop at its next step boundary: each resolves with the history
+ * of the steps it did, `stopped: 'interrupted'` (or rejects, with `request.reject`). Resolves,
+ * once they all have settled, to how many were asked.
+ */
+export async function stopTraining(request: StopRequest = {}): Promise<number> {
+  const asked = [...runs()].filter((e) => e.request === undefined);
+  for (const e of asked) e.request = request;
+  await Promise.all(asked.map((e) => e.settled));
+  return asked.length;
 }
 
-/** Resolves on the next turn of the event loop (after pending I/O, timers and signal handlers). */
-export function nextTurn(): Promise<void> {
+/** Lets the event loop run (timers, signals, I/O) between two steps: a promise alone yields only to microtasks. */
+export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }

@@ -29,7 +29,7 @@ import { driftCallback } from './drift-callback';
 import { progressCallback } from './progress-callback';
 import { viewCallback } from './view-callback';
 import { hookCallback } from './hook-callbacks';
-import { nextTurn, registerRun, type StopReason } from './stop';
+import { registerRun, yieldToEventLoop, type RunningTrain, type StopReason, type StopRequest } from './stop';
 import { ModelForward, type FeedKind } from './forward';
 import { cacheBatches, cacheBudget, cacheRows, disposeBatches, formatBytes, type BatchFeatures, type CacheFrozenOption, type RowFeatures } from './feature-cache';
 
@@ -120,6 +120,9 @@ class Run implements TrainContext {
   private readonly callbacks: Callback[];
   private plan!: GroupPlan;
   private stopReason: StopReason | undefined;
+  private registration: RunningTrain | undefined;
+  /** The stopTraining() request that stopped the run, if one did. */
+  private interrupt: StopRequest | undefined;
   private dirty = true;
   private trainRows: RowFeatures | undefined;
   private trainBatches: BatchFeatures | undefined;
@@ -169,7 +172,11 @@ class Run implements TrainContext {
       throw e;
     }
     const cleanup: Array<() => void> = [() => this.disposeOwned(), () => this.disposeCache()];
-    cleanup.push(registerRun({ stop: (reason, message) => this.requestStop(reason, message ?? 'stopTraining() was called') }));
+    // stopTraining() (the kernel's interrupt) is seen at the next step boundary, after the event loop ran.
+    this.registration = registerRun();
+    const registration = this.registration;
+    // Last: the run leaves the registry once it has settled (stopTraining() waits for that).
+    cleanup.unshift(() => registration.done());
     const signal = this.opts.signal;
     if (signal) {
       const onAbort = () => this.requestStop('aborted', `the signal was aborted${signal.reason !== undefined ? ` (${String(signal.reason instanceof Error ? signal.reason.message : signal.reason)})` : ''}`);
@@ -182,6 +189,8 @@ class Run implements TrainContext {
     let failure: unknown;
     try {
       await this.loop();
+      const reject = this.interrupt?.reject;
+      if (this.history.stopped === 'interrupted' && reject) throw reject(this.history);
       return this.history;
     } catch (e) {
       failure = e;
@@ -202,7 +211,7 @@ class Run implements TrainContext {
     await dispatch(this.callbacks, 'onTrainBegin', this);
     await this.refresh();
     let finished = this.epochs === 0;
-    for (let e = 0; e < this.epochs && !this.stopReason; e++) {
+    for (let e = 0; e < this.epochs && !this.heardOutside(); e++) {
       this.epoch = e + 1;
       if (await dispatch(this.callbacks, 'onEpochBegin', e + 1, this)) this.requestStop('callback', 'a callback asked to stop in onEpochBegin');
       await this.refresh();
@@ -233,7 +242,8 @@ class Run implements TrainContext {
         if (await dispatch(this.callbacks, 'onStep', info, this)) this.requestStop('callback', 'a callback returned false from onStep');
         await this.flush();
         // A step boundary: let signal handlers, timers and I/O run (a kernel's interrupt calls stopTraining()).
-        await nextTurn();
+        await yieldToEventLoop();
+        this.heardOutside();
         if (this.stopReason) {
           broke = this.stepsKnown === undefined || steps < this.stepsKnown;
           break;
@@ -413,7 +423,7 @@ class Run implements TrainContext {
     if (split.cacheNodes.length === 0) return no(split.cacheLimit);
     if (this.epochs < 2 && !this.validation) return no('a single epoch without validation data computes each example once anyway');
     const t0 = performance.now();
-    const stopping = () => this.stopReason !== undefined;
+    const stopping = () => this.heardOutside();
     const stopped = 'stopped while computing the features';
     let bytes = 0;
     let note = '';
@@ -453,6 +463,16 @@ class Run implements TrainContext {
   }
 
   // ---- TrainContext ----
+
+  /** Takes in a stopTraining() request, if one came; whether the run is stopping. */
+  private heardOutside(): boolean {
+    const request = this.registration?.request;
+    if (request && !this.interrupt && !this.stopReason) {
+      this.interrupt = request;
+      this.requestStop('interrupted', request.message ?? 'stopTraining() was called');
+    }
+    return this.stopReason !== undefined;
+  }
 
   stop(message?: string): void {
     this.requestStop('callback', message ?? 'a callback asked to stop');

@@ -8,9 +8,9 @@ export function viewCallback(view: TrainingView): Callback {
     onStep: (info) => view.onStep?.(info),
     onEpochEnd: async (log) => { await view.onEpoch?.(log); },
     onEvent: (e) => view.onEvent?.(e),
-    // The view's last picture: the exact history on success; a failure keeps what was shown.
+    // The view's last picture: the exact history on success or a stop (also one that rejects); a failure keeps what was shown.
     onTrainEnd: async ({ history, error }) => {
-      await view.finish(error === undefined ? history : undefined).catch(() => undefined);
+      await view.finish(error === undefined || history.stopped ? history : undefined).catch(() => undefined);
     },
   };
 }

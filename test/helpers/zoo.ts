@@ -10,17 +10,27 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { loadStateDict, setBackend, stateDictOf, writeCheckpoint, type ModelLike } from '../../lib';
+import { loadStateDict, setBackend, stateDictOf, weightSlots, writeCheckpoint, type ModelLike, type TorchBatchNorm } from '../../lib';
 import { PYTHON } from './torch';
 
 const REF = join(__dirname, '..', 'fixtures', 'zoo', 'zoo_ref.py');
+
+/** Token ids and, when asked, a padding attention mask and random token types; `feed` is the TF.js model's input order. */
+export interface IdsInput {
+  ids: [number, number];
+  vocab: number;
+  attentionMask?: boolean;
+  tokenTypes?: number;
+  /** Default ['input_ids']; must list every input the reference was given. */
+  feed?: Array<'input_ids' | 'attention_mask' | 'token_type_ids'>;
+}
 
 /** What zoo_ref.py is asked to build. */
 export interface RefSpec {
   arch: string;
   kwargs?: Record<string, unknown>;
-  /** [N, C, H, W] for images, or token ids. */
-  input: number[] | { ids: [number, number]; vocab: number };
+  /** [N, C, H, W] for images (fed NHWC), token ids, or a float tensor fed as it is. */
+  input: number[] | IdsInput | { float: number[] };
 }
 
 export interface ParityCase {
@@ -35,7 +45,7 @@ export interface ParityCase {
   export?: boolean;
 }
 
-interface Made { keys: Array<[string, number[]]>; inputShape: number[]; outputShape: number[] }
+interface Made { keys: Array<[string, number[]]>; inputShape: number[]; outputShape: number[]; outputShapes: number[][] }
 
 function readF32(file: string): Float32Array {
   const b = readFileSync(file);
@@ -57,20 +67,38 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-function inputOf(dir: string, made: Made, spec: RefSpec): tf.Tensor {
-  if (Array.isArray(spec.input)) {
+/** The model's inputs as zoo_ref.py wrote them, in the model's input order. */
+function inputsOf(dir: string, made: Made, spec: RefSpec): tf.Tensor[] {
+  const inp = spec.input;
+  if (Array.isArray(inp)) {
     const [n, c, h, w] = made.inputShape;
-    return tf.tidy(() => tf.transpose(tf.tensor4d(readF32(join(dir, 'input.f32')), [n, c, h, w]), [0, 2, 3, 1]));
+    return [tf.tidy(() => tf.transpose(tf.tensor4d(readF32(join(dir, 'input.f32')), [n, c, h, w]), [0, 2, 3, 1]))];
   }
-  return tf.tensor2d(readI32(join(dir, 'input.i32')), made.inputShape as [number, number], 'int32');
+  if ('float' in inp) return [tf.tensor(readF32(join(dir, 'input.f32')), made.inputShape)];
+  const given = ['input_ids', ...(inp.attentionMask ? ['attention_mask'] : []), ...(inp.tokenTypes ? ['token_type_ids'] : [])];
+  const feed = inp.feed ?? ['input_ids'];
+  assert.deepEqual([...feed].sort(), given.sort(), 'the spec feeds the TF.js model other inputs than the reference gets');
+  const shape = made.inputShape as [number, number];
+  return feed.map((name) => tf.tensor2d(readI32(join(dir, name === 'input_ids' ? 'input.i32' : `${name}.i32`)), shape, 'int32'));
 }
 
-/** Outputs of `model` on `x` as a flat array in PyTorch's layout (NCHW for 4-D outputs). */
-function predict(model: tf.LayersModel, x: tf.Tensor): Float32Array {
+/** Outputs of `model` as flat arrays in PyTorch's layout (NCHW for 4-D outputs). */
+function predict(model: tf.LayersModel, xs: tf.Tensor[]): Float32Array[] {
   return tf.tidy(() => {
-    const y = model.predict(x) as tf.Tensor;
-    return (y.rank === 4 ? tf.transpose(y, [0, 3, 1, 2]) : y).dataSync() as Float32Array;
+    const y = model.predict(xs.length === 1 ? xs[0] : xs) as tf.Tensor | tf.Tensor[];
+    return (Array.isArray(y) ? y : [y]).map((t) => (t.rank === 4 ? tf.transpose(t, [0, 3, 1, 2]) : t).dataSync() as Float32Array);
   });
+}
+
+/** The reference's outputs written as STEM.f32, STEM.1.f32, ... */
+function outputsOf(dir: string, stem: string, count: number): Float32Array[] {
+  return Array.from({ length: count }, (_, i) => readF32(join(dir, i === 0 ? `${stem}.f32` : `${stem}.${i}.f32`)));
+}
+
+/** The largest of maxAbsDiff over matching outputs. */
+function maxDiffAll(got: Float32Array[], want: Float32Array[]): number {
+  assert.equal(got.length, want.length, `the model has ${got.length} outputs, the reference ${want.length}`);
+  return Math.max(...got.map((g, i) => maxAbsDiff(g, want[i])));
 }
 
 /** Runs one parity case end to end; returns the largest differences measured, by backend. */
@@ -81,7 +109,7 @@ export async function checkParity(c: ParityCase): Promise<Record<string, number>
   const diffs: Record<string, number> = {};
   try {
     const made = JSON.parse(execFileSync(PYTHON, [REF, 'make', dir, spec], { encoding: 'utf8', maxBuffer: 64 << 20 })) as Made;
-    const expected = readF32(join(dir, 'output.f32'));
+    const expected = outputsOf(dir, 'output', made.outputShapes.length);
     const want = made.keys.filter(([k]) => !k.endsWith('.num_batches_tracked'));
 
     const model = c.build();
@@ -95,14 +123,13 @@ export async function checkParity(c: ParityCase): Promise<Record<string, number>
     const before = tf.getBackend();
     for (const b of c.backends ?? ['cpu', 'auto']) {
       await setBackend(b as 'cpu' | 'auto');
-      const x = inputOf(dir, made, c.spec);
+      const xs = inputsOf(dir, made, c.spec);
       try {
-        const got = predict(model, x);
-        const d = maxAbsDiff(got, expected);
+        const d = maxDiffAll(predict(model, xs), expected);
         diffs[tf.getBackend()] = d;
         assert.ok(d <= tol, `${c.spec.arch} on ${tf.getBackend()}: eval outputs differ from PyTorch's by ${d} (> ${tol})`);
       } finally {
-        x.dispose();
+        tf.dispose(xs);
       }
     }
 
@@ -111,7 +138,7 @@ export async function checkParity(c: ParityCase): Promise<Record<string, number>
       await writeCheckpoint(pth, stateDictOf(model as ModelLike, { layout: 'torch' }));
       const checked = JSON.parse(execFileSync(PYTHON, [REF, 'check', dir, spec, pth], { encoding: 'utf8', maxBuffer: 64 << 20 })) as { missing: string[]; unexpected: string[] };
       assert.deepEqual([checked.missing, checked.unexpected], [[], []]);
-      const back = maxAbsDiff(readF32(join(dir, 'check.f32')), expected);
+      const back = maxDiffAll(outputsOf(dir, 'check', made.outputShapes.length), expected);
       assert.ok(back <= tol, `${c.spec.arch}: PyTorch on the exported weights differs by ${back}`);
     }
     await setBackend(before as 'cpu');
@@ -120,4 +147,35 @@ export async function checkParity(c: ParityCase): Promise<Record<string, number>
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What zoo_ref.py's `keys` command says of a model: keys and shapes in order, BatchNorm (eps, momentum) and Dropout p in module order. */
+export interface Description {
+  keys: Array<[string, number[]]>;
+  norms: Array<[number, number]>;
+  dropouts: number[];
+}
+
+/** zoo_ref.py's descriptions of several specs (one Python run; nothing is saved). */
+export function referenceDescriptions(specs: Array<Omit<RefSpec, 'input'>>): Description[] {
+  const out = execFileSync(PYTHON, [REF, 'keys', ...specs.map((s) => JSON.stringify(s))], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const all = JSON.parse(out) as Description[];
+  return all.map((d) => ({ ...d, keys: d.keys.filter(([k]) => !k.endsWith('.num_batches_tracked')) }));
+}
+
+/** The same description of a TF.js model: PyTorch keys and shapes from the layer table, TorchBatchNorm's eps and momentum, Dropout's rate, layers in creation order. */
+export function describeModel(model: tf.LayersModel): Description {
+  const layers = [...model.layers].sort((a, b) => a.id - b.id);
+  return {
+    keys: weightSlots(model as ModelLike).map((s) => [s.torchKey, s.torchShape]),
+    norms: layers.filter((l) => l.getClassName() === 'TorchBatchNorm').map((l) => [(l as TorchBatchNorm).eps, (l as TorchBatchNorm).momentum]),
+    dropouts: layers.filter((l) => l.getClassName() === 'Dropout').map((l) => (l.getConfig() as { rate: number }).rate),
+  };
+}
+
+/** Saves `model` with TF.js's own format to memory and loads it back (custom layer classes must be registered). */
+export async function tfjsRoundTrip(model: tf.LayersModel): Promise<tf.LayersModel> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(tf.io.withSaveHandler(async (a) => { artifacts = a; return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }; }));
+  return tf.loadLayersModel(tf.io.fromMemory(artifacts as tf.io.ModelArtifacts));
 }

@@ -87,8 +87,10 @@ class MagicsTests(unittest.TestCase):
     def test_diffkeys_path_vs_model_table_and_ready_to_run_rename(self):
         data = self.result(f"%diffkeys {DP} model --limit 5")
         text, html = data["text/plain"], data["text/html"]
-        self.assertIn("0 matched, 0 shape-mismatched, 11 only in A, 10 only in B", text)
+        self.assertIn("0 matched, 0 shape-mismatched, 10 only in A, 10 only in B; ignored apart: 1 in A, 0 in B", text)
         self.assertIn("compared in PyTorch's naming and layout", text)
+        self.assertIn("B: model (model) — PyTorch's naming and layout, from the model by the layer table", text)
+        self.assertIn("ignored (no TF.js twin, never loaded; not counted above):\n  A: 1 × num_batches_tracked", text)
         # Shapes next to keys, in PyTorch's layout on both sides.
         self.assertRegex(text, r"module\.0\.weight +\[4, 1, 3, 3\]")
         self.assertRegex(text, r"\n +1\.running_mean +\[4\]\n  … and 5 more\n")
@@ -97,7 +99,8 @@ class MagicsTests(unittest.TestCase):
         self.assertIn(f'renameKeys((await readCheckpoint("{DP}")).stateDict, {{"stripPrefix":"module."}})', text)
         # HTML: colour-coded counts, lists longer than --limit collapsed, the rename line.
         self.assertIn("tsfreeze-diffkeys", html)
-        self.assertRegex(html, r"<details><summary[^>]*><span[^>]*><b>11</b> only in A")
+        self.assertRegex(html, r"<details><summary[^>]*><span[^>]*><b>10</b> only in A")
+        self.assertRegex(html, r"<b>1</b> ignored</span> <span[^>]*>no TF\.js twin, never loaded: A 1 × num_batches_tracked")
         self.assertIn(f"%load model {DP} --rename strip:module.", html)
         self.assertNotIn("<b>0</b> matched</span>(click", html)
 
@@ -105,7 +108,7 @@ class MagicsTests(unittest.TestCase):
         self.ok("%rename ckpt strip:module. --as dk_clean")
         self.ok("const dk_other = new Map(dk_clean); dk_other.set('4.weight', { dtype: 'float32', shape: [5, 144], data: new Float32Array(720) }); dk_other.delete('head.fc.bias');")
         text = self.result("%diffkeys dk_clean dk_other")["text/plain"]
-        self.assertIn("9 matched, 1 shape-mismatched, 1 only in A, 0 only in B", text)
+        self.assertIn("8 matched, 1 shape-mismatched, 1 only in A, 0 only in B; ignored apart: 1 in A, 1 in B", text)
         self.assertRegex(text, r"4\.weight +\[3, 144\] vs \[5, 144\]")
         self.assertIn("only in A (1):\n  head.fc.bias", text)
 

@@ -40,14 +40,18 @@ before(async () => {
   await writeCheckpoint(file('plain.pt'), sdOf([['enc.weight', [8, 4]], ['enc.bias', [8]], ['head.weight', [3, 8]], ['head.bias', [3]]]));
 });
 
-test("dataparallel.pt vs state_dict.pt: counts, both lists, and the suggestion to strip 'module.' as a ready-to-run line", () => {
+test("dataparallel.pt vs state_dict.pt: counts, both lists, num_batches_tracked apart, and the suggestion to strip 'module.' as a ready-to-run line", () => {
   const r = tsfreeze('diffkeys', DP, SD);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '');
-  assert.match(r.stdout, /^0 matched, 0 shape-mismatched, 11 only in A, 11 only in B$/m);
-  assert.match(r.stdout, /^only in A \(11\):\n {2}module\.0\.weight\n/m);
-  assert.match(r.stdout, /^only in B \(11\):\n {2}0\.weight\n/m);
-  assert.match(r.stdout, /^suggestions .*:\n {2}\+11 matched: strip the prefix 'module\.'\n {4}renameKeys\(sd, \{"stripPrefix":"module\."\}\)$/m);
+  assert.match(r.stdout, /^A: .*dataparallel\.pt — PyTorch's naming and layout, as saved$/m);
+  assert.match(r.stdout, /^compared in PyTorch's naming and layout$/m);
+  assert.match(r.stdout, /^0 matched, 0 shape-mismatched, 10 only in A, 10 only in B; ignored apart: 1 in A, 1 in B$/m);
+  assert.match(r.stdout, /^only in A \(10\):\n {2}module\.0\.weight\n/m);
+  assert.match(r.stdout, /^only in B \(10\):\n {2}0\.weight\n/m);
+  assert.doesNotMatch(r.stdout, /^ {2}(module\.)?1\.num_batches_tracked$/m);
+  assert.match(r.stdout, /^ignored \(no TF\.js twin, never loaded; not counted above\):\n {2}A: 1 × num_batches_tracked\n {2}B: 1 × num_batches_tracked$/m);
+  assert.match(r.stdout, /^suggestions .*:\n {2}\+10 matched: strip the prefix 'module\.'\n {4}renameKeys\(sd, \{"stripPrefix":"module\."\}\)$/m);
   assert.match(r.stdout, /map: 'auto'/);
 });
 
@@ -58,14 +62,17 @@ test('--json prints the ModelKeyDiff, the same as the library gives', async () =
   assert.deepEqual(j, JSON.parse(JSON.stringify(await diffKeys(DP, SD))));
   assert.equal(j.layout, 'torch');
   assert.deepEqual(j.suggestions[0].rule, { stripPrefix: 'module.' });
-  assert.equal(j.suggestions[0].gain, 11);
-  assert.deepEqual(Object.keys(j).sort(), ['layout', 'matched', 'mismatched', 'onlyA', 'onlyB', 'suggestions']);
+  assert.deepEqual(j.suggestions[0].rules, [{ stripPrefix: 'module.' }]);
+  assert.equal(j.suggestions[0].gain, 10);
+  assert.deepEqual(j.ignored, { a: ['module.1.num_batches_tracked'], b: ['1.num_batches_tracked'] });
+  assert.deepEqual(j.sides.a, { kind: 'file', layout: 'torch', naming: "PyTorch's naming and layout, as saved" });
+  assert.deepEqual(Object.keys(j).sort(), ['ignored', 'layout', 'matched', 'mismatched', 'notes', 'onlyA', 'onlyB', 'sides', 'suggestions']);
 });
 
 test('the same file twice: everything matches, no rename needed', () => {
   const r = tsfreeze('diffkeys', SD, SD);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^11 matched, 0 shape-mismatched, 0 only in A, 0 only in B$/m);
+  assert.match(r.stdout, /^10 matched, 0 shape-mismatched, 0 only in A, 0 only in B; ignored apart: 1 in A, 1 in B$/m);
   assert.match(r.stdout, /^every key matches: no rename needed$/m);
 });
 
@@ -96,7 +103,7 @@ test('a key map found after a prefix rule is printed as one line that applies bo
   const r = tsfreeze('diffkeys', file('wrapped.pt'), file('plain.pt'));
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.split('\n');
-  const at = lines.findIndex((l) => /paired by parameter order and shape/.test(l));
+  const at = lines.findIndex((l) => /strip the prefix 'module\.', then map 2 keys of 1 layer paired by role and shape/.test(l));
   assert.ok(at > 0, r.stdout);
   const code = lines[at + 1].trim();
   assert.match(code, /^renameKeys\(renameKeys\(sd, \{"stripPrefix":"module\."\}\), \{ map: \{"old_head\.weight":"head\.weight","old_head\.bias":"head\.bias"\} \}\)$/);
@@ -108,8 +115,8 @@ test('a key map found after a prefix rule is printed as one line that applies bo
 
 test('formatKeyDiff: the limit is an option', async () => {
   const text = formatKeyDiff(await diffKeys(DP, SD), { a: 'dp', b: 'sd', limit: 3 });
-  assert.match(text, /^A: dp$/m);
-  assert.match(text, /^ {2}module\.1\.weight\n {2}… and 8 more$/m);
+  assert.match(text, /^A: dp — PyTorch's naming and layout, as saved$/m);
+  assert.match(text, /^ {2}module\.1\.weight\n {2}… and 7 more$/m);
 });
 
 const bad: Array<[string, () => string[], RegExp]> = [

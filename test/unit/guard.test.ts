@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { checkFrozen, compareFrozen, fingerprint, freeze, FrozenWeightError, stateDictOf } from '../../lib';
-import { loadWasmBackend } from '../../lib/backend/wasm';
+import { loadWasmBackend } from '../../lib/backend/wasm/load';
 import { trainableSlots } from '../../lib/freeze/registry';
 import { layersByKey } from '../../lib/freeze/freeze';
 import { unfreezeBatchNorm } from '../../lib/freeze/batchnorm';

@@ -111,10 +111,12 @@ describe('loadStateDict: strict', () => {
       assert.equal(e.name, 'LoadError');
       const r: LoadReport = e.report;
       assert.equal(r.missing.length, 10);
-      assert.equal(r.unexpected.length, 11);
+      assert.equal(r.unexpected.length, 10);
+      assert.deepEqual(r.ignored, ['module.1.num_batches_tracked'], 'an entry no load reads is kept apart, even under an unrenamed prefix');
       assert.deepEqual(r.loaded, []);
       assert.match(e.message, /10 missing key\(s\) \[0\.weight, /);
-      assert.match(e.message, /11 unexpected key\(s\) \[module\.0\.weight, /);
+      assert.match(e.message, /10 unexpected key\(s\) \[module\.0\.weight, .*\(1 ignored entry such as num_batches_tracked not counted\)/);
+      assert.deepEqual(r.suggestion?.rules, [{ stripPrefix: 'module.' }]);
       assert.match(e.message, /strip the prefix 'module\.'/);
       assert.match(e.message, /Nothing was loaded/);
       return true;
@@ -140,7 +142,8 @@ describe('loadStateDict: loud warnings', () => {
     assert.equal(r.warning, w.messages[0]);
     assert.deepEqual(r.loaded, []);
     assert.equal(r.missing.length, 10);
-    assert.equal(r.unexpected.length, 11);
+    assert.equal(r.unexpected.length, 10);
+    assert.deepEqual(r.ignored, ['module.1.num_batches_tracked']);
     const msg = w.messages[0];
     assert.match(msg, /^!{20,}/);
     assert.match(msg, /loaded 0 of the model's 10 weights — NOTHING was loaded/);
@@ -262,13 +265,19 @@ describe("loadStateDict: map", () => {
     for (const [k, t] of stateDictOf(m, { layout: 'torch' })) assert.equal(hexOf(t), expected.tensors[`module.${k}`].hex, k);
   });
 
-  it("map: 'auto' adds seed 000's attention_map. prefix", async () => {
+  it("map: 'auto' adds seed 000's attention_map. prefix, and names the weights the checkpoint had nothing for", async () => {
     const sd = filled(stateDictOf(attentionResNet()), 7);
     const big = bigModel();
-    const r = await loadStateDict(big, sd, { map: 'auto', warn: null });
+    const w = warnings();
+    const r = await loadStateDict(big, sd, { map: 'auto', warn: w.warn });
     assert.deepEqual(r.renames, [{ addPrefix: 'attention_map.' }]);
     assert.equal(r.loaded.length, sd.size);
-    assert.equal(r.warning, undefined);
+    assert.deepEqual(r.stranded, []);
+    // map: 'auto' never leaves a weight at its initial value without a word, even one the checkpoint has nothing for.
+    assert.equal(w.messages.length, 1);
+    assert.equal(r.warning, w.messages[0]);
+    assert.match(r.warning ?? '', /map: 'auto' left 4 weights at their initial values \(the checkpoint has nothing of their shape and role\): features\.kernel, features\.bias, classifier\.kernel, classifier\.bias/);
+    assert.doesNotMatch(r.warning ?? '', /!!!!/, 'new layers are expected in transfer learning: a notice, not the banner');
   });
 
   it("map: 'auto' pairs keys by order and shape when no prefix explains them (PyTorch file into a model with other names)", async () => {
@@ -284,7 +293,9 @@ describe("loadStateDict: map", () => {
     });
     const r = await loadStateDict(m, fixture('state_dict.pt'), { map: 'auto', warn: null });
     assert.equal(r.loaded.length, 10);
-    assert.deepEqual(r.unexpected, ['1.num_batches_tracked']);
+    assert.deepEqual(r.unexpected, []);
+    assert.deepEqual(r.ignored, ['1.num_batches_tracked']);
+    assert.equal(r.warning, undefined);
     assert.equal(r.renames.length, 1);
     assert.ok('map' in r.renames[0]);
     const expected = expectedOf('state_dict.pt');

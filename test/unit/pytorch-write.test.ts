@@ -76,6 +76,9 @@ test('records are 64-byte aligned, so every tensor read back is a view', async (
 
 test('safetensors written by tsfreeze parse per the spec in Python and match byte for byte', async () => {
   const ck = await readCheckpoint(join(TORCH_FIXTURES, 'dtype_zoo.pt'), { root: '' });
+  // 'rows' views 'base' in the zoo: safetensors cannot store a view, so it gets its own copy here.
+  const rows = ck.stateDict.get('rows')!;
+  ck.stateDict.set('rows', { ...rows, data: rows.data.slice() } as typeof rows);
   const out = join(dir, 'zoo.safetensors');
   await writeCheckpoint(out, ck.stateDict, { metadata: { source: 'dtype_zoo' } });
   // An independent reader of the format, in Python, straight from the spec.
@@ -99,4 +102,33 @@ test('an interrupted write leaves the old checkpoint in place and no temporary f
   assert.deepEqual(readFileSync(out), before);
   assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-')), []);
   assert.equal((await readCheckpoint(out)).stateDict.get('w')!.shape[0], 1);
+});
+
+test('shared tensors: a .pth keeps them shared (one storage, written once, still shared in torch.load); safetensors and TF.js refuse them', async () => {
+  const big = new Float32Array(64 * 1024).map((_, i) => i);
+  const sd: StateDict = new Map();
+  for (let i = 0; i < 50; i++) sd.set(`tied.${i}`, { dtype: 'float32', shape: [256, 256], data: big });
+  sd.set('half', { dtype: 'float32', shape: [128, 256], data: big.subarray(128 * 256) });
+  const out = join(dir, 'tied.pth');
+  await writeCheckpoint(out, sd);
+  assert.ok(readFileSync(out).length < big.byteLength + 64 * 1024, `written once: ${readFileSync(out).length} bytes`);
+  assert.equal(python(`import torch,sys
+c=torch.load(sys.argv[1], weights_only=True)
+p={t.storage().data_ptr() for t in c.values()}
+print(len(c), len(p), c['half'].storage_offset(), torch.equal(c['half'], c['tied.0'][128:]))`, [out]).trim(), '51 1 32768 True');
+  const back = await readCheckpoint(out);
+  assert.equal(back.stateDict.get('tied.0')!.data, back.stateDict.get('tied.49')!.data, 'aliases come back as one array');
+  for (const ext of ['safetensors', 'json']) {
+    await assert.rejects(writeCheckpoint(join(dir, `tied.${ext}`), sd), /tensors 'tied\.0', 'tied\.1', 'tied\.2', 'tied\.3' and 47 more share memory; .*keep one key of each group/);
+    assert.equal(existsSync(join(dir, `tied.${ext}`)), false, 'nothing written');
+  }
+});
+
+test("dtype_zoo's views of one storage stay views of one storage through tsfreeze's .pth", async () => {
+  const ck = await readCheckpoint(join(TORCH_FIXTURES, 'dtype_zoo.pt'), { root: '' });
+  const out = join(dir, 'zoo-views.pth');
+  await writeCheckpoint(out, ck.stateDict);
+  assert.equal(python(`import torch,sys
+c=torch.load(sys.argv[1], weights_only=True)
+print(c['rows'].storage().data_ptr()==c['base'].storage().data_ptr(), c['rows'].storage_offset())`, [out]).trim(), 'True 6');
 });

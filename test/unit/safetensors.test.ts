@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeSafetensors, readSafetensors, MAX_HEADER_BYTES } from '../../lib/formats/safetensors';
 import { CheckpointError } from '../../lib/formats/errors';
+import { limitsFor } from '../../lib/formats/formats';
 import type { StateDict } from '../../lib/statedict/tensor';
 
 function sample(): StateDict {
@@ -40,7 +41,7 @@ test('written as the reference writes: 8-byte length, compact JSON with __metada
 test('round trip: every tensor and the metadata come back; tensors are views of the file', () => {
   const sd = sample();
   const bytes = new Uint8Array(Buffer.concat(encodeSafetensors(sd, { k: 'v' })));
-  const ck = readSafetensors(bytes, 'x.safetensors');
+  const ck = readSafetensors(bytes, 'x.safetensors', {}, limitsFor('safetensors'));
   assert.equal(ck.format, 'safetensors');
   assert.deepEqual(ck.metadata.values, { k: 'v' });
   for (const [k, t] of sd) {
@@ -59,12 +60,14 @@ const lies: Array<[string, () => Uint8Array, RegExp]> = [
   ['size disagrees with shape', () => file({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Uint8Array(8)), /needs 12 bytes but its offsets span 8/],
   ['huge shape', () => file({ a: { dtype: 'F32', shape: [1e9, 1e9], data_offsets: [0, 4] } }, new Uint8Array(4)), /needs/],
   ['unknown dtype', () => file({ a: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8)), /dtype "C64"/],
-  ['bad JSON', () => file('{"a": '), /not valid UTF-8 JSON/],
+  ['bad JSON', () => file('{"a": '), /is not a valid JSON object at byte 14: ends inside a value/],
+  ['not UTF-8', () => { const b = file('{ }'); b[9] = 0xff; return b; }, /not valid UTF-8/],
+  ['a key twice', () => file('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}', new Uint8Array(2)), /holds the key "a" twice \(the second at byte 61\)/],
   ['non-string metadata', () => file({ __metadata__: { a: 1 } }), /__metadata__ value 'a' is not a string/],
   ['trailing bytes', () => file({}, new Uint8Array(3)), /cover 0 bytes but 3 follow/],
 ];
 for (const [name, make, re] of lies) {
   test(`a header that lies (${name}) is one clear error`, () => {
-    assert.throws(() => readSafetensors(make(), 'lie.safetensors'), (e: unknown) => e instanceof CheckpointError && re.test(e.message) && e.message.startsWith('lie.safetensors: '));
+    assert.throws(() => readSafetensors(make(), 'lie.safetensors', {}, limitsFor('safetensors')), (e: unknown) => e instanceof CheckpointError && re.test(e.message) && e.message.startsWith('lie.safetensors: '));
   });
 }

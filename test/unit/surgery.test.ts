@@ -114,3 +114,14 @@ test('a model with an adapted stem loads the adapted state dict strictly (grey-i
   const img = tf.randomNormal([1, 32, 32, 1]);
   close((grey.predict(img) as tf.Tensor).dataSync() as Float32Array, (src.predict(tf.tile(img, [1, 1, 1, 3])) as tf.Tensor).dataSync() as Float32Array, 1e-4);
 });
+
+test('a grouped-convolution kernel loaded into an ungrouped layer is a clear error that names the key and the groups', async () => {
+  const { loadStateDict, torchConv2d, LoadError } = await import('../../lib');
+  const input = tf.input({ shape: [8, 8, 8] });
+  const m = tf.model({ inputs: input, outputs: torchConv2d({ name: 'conv', filters: 8, kernelSize: 3, padding: 1 }).apply(input) as tf.SymbolicTensor });
+  const grouped = new Map([
+    ['conv.weight', { dtype: 'float32' as const, shape: [8, 2, 3, 3], data: new Float32Array(144) }],
+    ['conv.bias', { dtype: 'float32' as const, shape: [8], data: new Float32Array(8) }],
+  ]);
+  await assert.rejects(loadStateDict(m, grouped), (e: Error) => e instanceof LoadError && /conv\.weight: checkpoint \[8,2,3,3\] vs model \[8,8,3,3\] \(the checkpoint's convolution looks grouped, groups = 4: build the layer with torchConv2d\(\{ groups: 4 \}\)/.test(e.message));
+});

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { train, type TrainOptions } from '../../lib/train/train';
-import { runningTrainings, stopTraining } from '../../lib/train/stop';
+import { runningTrainCount, stopTraining } from '../../lib/train/stop';
 import type { Callback } from '../../lib/train/callbacks';
 import { terminalProgress } from '../../lib/train/progress';
 import { markFrozen } from '../../lib/freeze/registry';
@@ -96,25 +96,27 @@ test('an AbortSignal stops the run at the next step boundary; an aborted one run
 test('stopTraining() from a timer stops every running train(): the loop yields to the event loop between steps', async () => {
   await ready;
   const { x, y } = data(8);
-  assert.equal(runningTrainings(), 0);
+  assert.equal(runningTrainCount(), 0);
   let during = 0;
+  let asked: Promise<number> | undefined;
   setTimeout(() => {
-    during = runningTrainings();
-    assert.equal(stopTraining(), 2);
+    during = runningTrainCount();
+    asked = stopTraining();
   }, 50);
   const [a, b] = await Promise.all([
     train(net(), { x, y }, { ...base, epochs: 100000, batchSize: 8 }),
     train(net(), { x, y }, { ...base, epochs: 100000, batchSize: 8 }),
   ]);
   assert.equal(during, 2);
+  assert.equal(await asked, 2, 'stopTraining() resolves, once both stopped, to how many it asked');
   for (const h of [a, b]) {
     assert.equal(h.stopped, 'interrupted');
     assert.ok(h.steps > 0 && h.steps < 100000, `${h.steps} steps`);
     assert.equal(h.loss.length, h.steps);
     assert.equal(h.drift.steps[h.drift.steps.length - 1], h.steps, 'the drift has its last sample');
   }
-  assert.equal(runningTrainings(), 0);
-  assert.equal(stopTraining(), 0, 'nothing left running');
+  assert.equal(runningTrainCount(), 0);
+  assert.equal(await stopTraining(), 0, 'nothing left running');
   tf.dispose([x, y]);
 });
 
@@ -122,7 +124,7 @@ test('a real SIGINT whose handler calls stopTraining() stops the run within a st
   await ready;
   const { x, y } = data(8);
   let handled = 0;
-  const handler = () => { handled++; stopTraining('SIGINT'); };
+  const handler = () => { handled++; void stopTraining({ message: 'SIGINT' }); };
   process.on('SIGINT', handler);
   try {
     let sentAt = 0;
@@ -160,7 +162,7 @@ test('ctx.setLr: a callback sets the learning rate of a group (0 freezes it in e
 });
 
 test('wasm: drift skips layers whose storage never changed (exactly 0, not recomputed) and still sees a frozen weight written behind the loop', async () => {
-  const { loadWasmBackend } = await import('../../lib/backend/wasm');
+  const { loadWasmBackend } = await import('../../lib/backend/wasm/load');
   const { DriftTracker } = await import('../../lib/train/history');
   loadWasmBackend();
   assert.ok(await tf.setBackend('wasm'));

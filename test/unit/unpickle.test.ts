@@ -6,6 +6,7 @@ import { PyObject } from '../../lib/formats/pickle/values';
 import { toJson } from '../../lib/formats/pytorch/tree';
 import { CheckpointError } from '../../lib/formats/errors';
 import { python } from '../helpers/torch';
+import { dangerOf } from '../../lib/formats/pickle/dangerous';
 
 const inert: UnpickleHooks = { call: (fn, args, how) => new PyObject(fn as never, args, how === 'reduce') };
 
@@ -36,11 +37,19 @@ for (const protocol of [0, 1, 2, 3, 4, 5]) {
   });
 }
 
-test('a global is a name: REDUCE of os.system is handed to the hook, never run', () => {
+test('a dangerous global is refused where it is named, before any REDUCE: the hook never sees it', () => {
   const hex = python(`import pickle,os,sys\nclass E:\n  def __reduce__(self): return (os.system, ('touch /tmp/x',))\nsys.stdout.write(pickle.dumps(E(), protocol=2).hex())`).trim();
   const calls: string[] = [];
+  assert.throws(() => unpickle({ bytes: Buffer.from(hex, 'hex'), file: 'p' }, { call: (fn, args, how) => { calls.push(how); return inert.call(fn, args, how, 0); } }),
+    (e: unknown) => e instanceof CheckpointError && /^p: pickle names posix\.system \(a function that runs a shell command\) at byte 2;/.test(e.message));
+  assert.deepEqual(calls, []);
+});
+
+test('a global that is not dangerous is a name: REDUCE hands it to the hook, which keeps it inert', () => {
+  const hex = python(`import pickle,sys,fractions\nsys.stdout.write(pickle.dumps(fractions.Fraction(1, 3), protocol=2).hex())`).trim();
+  const calls: string[] = [];
   const v = unpickle({ bytes: Buffer.from(hex, 'hex'), file: 'p' }, { call: (fn, args, how) => { calls.push(`${(fn as never as { qualified: string }).qualified}/${how}`); return inert.call(fn, args, how, 0); } }).value;
-  assert.deepEqual(calls, ['posix.system/reduce']);
+  assert.deepEqual(calls, ['fractions.Fraction/reduce']);
   assert.ok(v instanceof PyObject && v.reduced);
 });
 
@@ -60,3 +69,18 @@ for (const [name, hex, re] of bad) {
       (e: unknown) => e instanceof CheckpointError && re.test(e.message) && /^bad\.pkl: /.test(e.message));
   });
 }
+
+test('dangerous globals are told from the data a checkpoint may hold', () => {
+  // [module, name] as a pickle's GLOBAL or STACK_GLOBAL gives them (a name may be an attribute path).
+  const dangerous = [['os', 'system'], ['posix', 'system'], ['nt', 'system'], ['builtins', 'eval'], ['__builtin__', 'exec'], ['builtins', 'getattr'],
+    ['builtins', '__import__'], ['subprocess', 'Popen'], ['subprocess', 'check_output'], ['torch', 'os.system'], ['pathlib', 'Path.write_text'],
+    ['torch', 'load'], ['torch.hub', 'load'], ['torch.storage', '_load_from_bytes'], ['numpy.testing._private.utils', 'runstring'],
+    ['types', 'FunctionType'], ['runpy', '_run_code'], ['pickle', 'loads'], ['operator', 'attrgetter'], ['shutil', 'rmtree'],
+    ['socket', 'create_connection'], ['importlib', 'import_module'], ['__main__', 'Net.__reduce__']];
+  const data = [['__main__', 'Net'], ['torch.nn.modules.conv', 'Conv2d'], ['functools', 'partial'], ['argparse', 'Namespace'],
+    ['numpy.core.multiarray', '_reconstruct'], ['collections', 'OrderedDict'], ['builtins', 'set'], ['builtins', 'type'], ['types', 'SimpleNamespace'],
+    ['pathlib', 'PosixPath'], ['torchvision.models.resnet', 'ResNet'], ['copyreg', '_reconstructor'], ['torch', 'FloatStorage'],
+    ['torch._utils', '_rebuild_tensor_v2'], ['builtins', 'ValueError'], ['mylib.config', 'make_config'], ['__main__', 'Outer.Inner']];
+  for (const [m, n] of dangerous) assert.ok(dangerOf(m, n), `${m}.${n} is dangerous`);
+  for (const [m, n] of data) assert.equal(dangerOf(m, n), undefined, `${m}.${n} is data`);
+});

@@ -11,9 +11,11 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import {
   ADDED_WASM_KERNELS, REPLACED_WASM_KERNELS, registerWasmTrainingKernels, unregisterWasmTrainingKernels,
-} from '../../lib/backend/wasm-kernels';
-import { loadWasmBackend } from '../../lib/backend/wasm';
-import { lazyCounts } from '../../lib/backend/wasm-lazy';
+} from '../../lib/backend/wasm/kernels';
+import { loadWasmBackend } from '../../lib/backend/wasm/load';
+import { lazyCounts } from '../../lib/backend/wasm/lazy';
+import { foldStats } from '../../lib/backend/wasm/kernel-utils/fused-conv';
+import { setWinograd } from '../../lib/backend/wasm/kernel-utils/winograd';
 
 tf.env().set('PROD', true); // no "Hi there" banner, no NaN checks
 
@@ -242,6 +244,21 @@ test('Tile matches cpu for float32, int32 and bool, ranks 1 to 5', async () => {
   }
 });
 
+test('Transpose matches cpu: weight layouts, matrices, batches, size-1 axes, int32, and permutations left to the backend', async () => {
+  const cases: [number[], number[], 'float32' | 'int32'][] = [
+    [[13, 7, 3, 5], [2, 3, 1, 0], 'float32'], // PyTorch conv weight → TF.js
+    [[3, 5, 7, 13], [3, 2, 0, 1], 'float32'], // and back
+    [[37, 41], [1, 0], 'int32'],
+    [[6, 11, 17], [0, 2, 1], 'float32'], // batched matrices
+    [[4, 1, 9, 1, 10], [4, 3, 2, 1, 0], 'float32'], // size-1 axes
+    [[5, 6, 7, 9], [1, 2, 0, 3], 'float32'], // no SIMD plan: the backend's own
+    [[3, 4], [1, 0], 'float32'], // small: the backend's own
+  ];
+  for (const [shape, perm, dtype] of cases) {
+    await check(`transpose ${JSON.stringify([shape, perm, dtype])}`, 'Transpose', { x: { shape, dtype } }, { perm }, 0);
+  }
+});
+
 test('Slice matches cpu: contiguous and strided, ranks 1 to 5, size -1, int32 and bool', async () => {
   const cases: [number[], number[], number[], 'float32' | 'int32' | 'bool'][] = [
     [[10], [3], [4], 'float32'],
@@ -252,6 +269,7 @@ test('Slice matches cpu: contiguous and strided, ranks 1 to 5, size -1, int32 an
     [[4, 5, 6, 20], [0, 1, 0, 2], [4, 3, 6, 17], 'float32'],
     [[3, 4, 2, 5, 2], [1, 0, 1, 1, 0], [2, 4, 1, 3, 2], 'bool'],
     [[6, 7], [0, 0], [0, 7], 'float32'],
+    [[3, 4, 5], [0, 0, 0], [-1, -1, -1], 'float32'], // the whole tensor: shared
   ];
   for (const [shape, begin, size, dtype] of cases) {
     await check(`slice ${JSON.stringify([shape, begin, size, dtype])}`, 'Slice', { x: { shape, dtype } }, { begin, size }, 0);
@@ -327,7 +345,10 @@ test('Identity shares memory safely: the copy outlives the original', async () =
   assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3, 4]);
   const z = tf.add(y, 1);
   assert.deepEqual(Array.from(z.dataSync()), [2, 3, 4, 5]);
-  tf.dispose([y, z]);
+  const whole = tf.slice(z, [0, 0], [-1, -1]); // a slice of the whole tensor shares its memory too
+  z.dispose();
+  assert.deepEqual(Array.from(whole.dataSync()), [2, 3, 4, 5]);
+  tf.dispose([y, whole]);
   await check('identity int32', 'Identity', { x: { shape: [3, 4], dtype: 'int32' } }, {}, 0);
 });
 
@@ -483,6 +504,155 @@ test('a lazy gradient is computed when a kernel uses it, and from its inputs eve
   const dy = tf.zeros(dyShape);
   assert.throws(() => tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.zeros([n, h, w, ci + 1]), dy }, { filterShape, strides, pad: 'bogus', dataFormat: 'NHWC' }));
   dy.dispose();
+});
+
+type Chain = { depthwise: boolean; bias: boolean; norm: boolean; act: 'none' | 'relu' | 'relu6' | 'clip'; strides: number; pad: Pad };
+
+/** conv (or depthwise conv) [+ bias] [→ BatchNorm] [→ activation] on seeded tensors, run `times` times on a backend. */
+async function chainOn(backend: string, c: Chain, times: number): Promise<Float32Array[]> {
+  assert.ok(await tf.setBackend(backend));
+  const ci = 3, m = 2, co = c.depthwise ? ci * m : 5;
+  const t = (shape: number[], seed: number, shift = 0): tf.Tensor => tf.tensor(Float32Array.from(values({ shape, seed }, 0), (v) => v + shift), shape);
+  const x = t([2, 9, 8, ci], 1) as tf.Tensor4D;
+  const filter = t(c.depthwise ? [3, 3, ci, m] : [3, 3, ci, co], 2) as tf.Tensor4D;
+  const bias = c.bias ? t([co], 3) as tf.Tensor1D : undefined;
+  const [mean, variance, offset, scale] = [t([co], 4), t([co], 5, 1.5), t([co], 6), t([co], 7)];
+  const outs: Float32Array[] = [];
+  for (let i = 0; i < times; i++) {
+    const y = tf.tidy(() => {
+      const args = { x, filter, bias, strides: c.strides, pad: c.pad as 'same' };
+      let h: tf.Tensor = c.depthwise ? tf.fused.depthwiseConv2d(args) : (bias ? tf.fused.conv2d(args) : tf.conv2d(x, filter, c.strides, c.pad as 'same'));
+      if (c.norm) h = tf.batchNorm(h, mean, variance, offset, scale, 1e-5);
+      if (c.act === 'relu') h = tf.relu(h);
+      if (c.act === 'relu6') h = tf.relu6(h);
+      if (c.act === 'clip') h = tf.clipByValue(tf.relu(h), 0, 6);
+      return h;
+    });
+    outs.push((y.dataSync() as Float32Array).slice());
+    y.dispose();
+  }
+  tf.dispose([x, filter, mean, variance, offset, scale, ...(bias ? [bias] : [])]);
+  return outs;
+}
+
+test('conv → BatchNorm → ReLU/ReLU6 chains are one convolution on wasm, with cpu results', async () => {
+  const explicit: Pad = [[0, 0], [1, 1], [2, 2], [0, 0]];
+  const cases: Chain[] = [
+    { depthwise: false, bias: false, norm: true, act: 'relu', strides: 1, pad: explicit },
+    { depthwise: false, bias: true, norm: true, act: 'relu6', strides: 2, pad: 'same' },
+    { depthwise: false, bias: false, norm: true, act: 'none', strides: 2, pad: 'valid' },
+    { depthwise: false, bias: true, norm: false, act: 'relu', strides: 1, pad: 'same' },
+    { depthwise: true, bias: false, norm: true, act: 'clip', strides: 2, pad: explicit },
+    { depthwise: true, bias: true, norm: true, act: 'relu', strides: 1, pad: 'valid' },
+  ];
+  await wasmReady();
+  for (const c of cases) {
+    const want = (await chainOn('cpu', c, 1))[0];
+    const before = { ...lazyCounts };
+    const folds = foldStats().folds;
+    const got = await chainOn('wasm', c, 3);
+    got.forEach((g, i) => close(`${JSON.stringify(c)} call ${i + 1}`, { shape: [g.length], dtype: 'float32', data: g }, { shape: [want.length], dtype: 'float32', data: want }));
+    // One convolution computed per call; the steps it absorbed (BatchNorm, activation) were never computed.
+    const steps = 1 + (c.norm ? 1 : 0) + (c.act === 'none' ? 0 : c.act === 'clip' ? 2 : 1);
+    assert.equal(lazyCounts.computed - before.computed, 3, `${JSON.stringify(c)}: one computation a call`);
+    assert.equal(lazyCounts.deferred - before.deferred, 3 * steps, JSON.stringify(c));
+    assert.equal(foldStats().folds, folds, 'folded weights are freed with the filter and statistics they came from');
+  }
+});
+
+test('3 × 3 stride-1 convolutions by Winograd F(2×2, 3×3) match cpu: odd sizes, padding 0 to 2, bias, BatchNorm, clamps; transformed filters freed with the filter', async () => {
+  const cases: [number[], number, number, boolean, 'linear' | 'relu' | 'relu6'][] = [
+    [[2, 9, 7, 16], 20, 1, true, 'relu'],
+    [[1, 6, 5, 20], 16, 0, false, 'linear'],
+    [[3, 5, 8, 16], 16, 2, true, 'relu6'],
+    [[2, 2, 3, 16], 24, 1, false, 'relu'],
+  ];
+  const run = async (backend: string, [shape, co, pad, bias, activation]: (typeof cases)[number]): Promise<Float32Array> => {
+    assert.ok(await tf.setBackend(backend));
+    const ci = shape[3];
+    const t = (sh: number[], seed: number, scale = 1, shift = 0): tf.Tensor => tf.tensor(Float32Array.from(values({ shape: sh, seed }, 0), (v) => v * scale + shift), sh);
+    const x = t(shape, 1) as tf.Tensor4D;
+    const filter = t([3, 3, ci, co], 2, 0.3) as tf.Tensor4D;
+    const b = bias ? t([co], 3) as tf.Tensor1D : undefined;
+    const [mean, variance, offset, scale] = [t([co], 4), t([co], 5, 1, 1.5), t([co], 6), t([co], 7)];
+    const p: Pad = [[0, 0], [pad, pad], [pad, pad], [0, 0]];
+    const y = tf.tidy(() => {
+      const conv = tf.fused.conv2d({ x, filter, bias: b, strides: 1, pad: p as 'same', activation });
+      // and once more with a BatchNorm folded in (the activation after it)
+      const normed = tf.batchNorm(tf.conv2d(x, filter, 1, p as 'same'), mean, variance, offset, scale, 1e-5);
+      return tf.concat([conv, activation === 'relu6' ? tf.relu6(normed) : activation === 'relu' ? tf.relu(normed) : normed], 3);
+    });
+    const out = (y.dataSync() as Float32Array).slice();
+    tf.dispose([x, filter, y, mean, variance, offset, scale, ...(b ? [b] : [])]);
+    return out;
+  };
+  await wasmReady();
+  const ids = tf.backend().numDataIds();
+  for (const c of cases) {
+    const want = await run('cpu', c);
+    for (const winograd of [true, false]) {
+      setWinograd(winograd);
+      const got = await run('wasm', c);
+      close(`${JSON.stringify(c)} winograd ${winograd}`, { shape: [got.length], dtype: 'float32', data: got }, { shape: [want.length], dtype: 'float32', data: want });
+    }
+  }
+  setWinograd(true);
+  assert.ok(await tf.setBackend('wasm'));
+  assert.equal(tf.backend().numDataIds(), ids, 'transformed filters and folded weights are freed with their filters');
+});
+
+test('a conv + BatchNorm + ReLU network predicts as on cpu, twice, and trains with cpu gradients (ReLU kept apart under the tape)', async () => {
+  const build = (): tf.LayersModel => tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [10, 10, 3], filters: 6, kernelSize: 3, padding: 'same', useBias: false }),
+      tf.layers.batchNormalization({ epsilon: 1e-5 }),
+      tf.layers.reLU(),
+      tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', useBias: false }),
+      tf.layers.batchNormalization({ epsilon: 1e-5 }),
+      tf.layers.reLU({ maxValue: 6 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 3 }),
+    ],
+  });
+  const predictOn = async (backend: string, times: number): Promise<Float32Array[]> => {
+    assert.ok(await tf.setBackend(backend));
+    const model = build();
+    const r = rng(9);
+    for (const w of model.weights) {
+      const n = w.shape.reduce((p: number, d) => p * (d ?? 1), 1);
+      const positive = /gamma|moving_variance/.test(w.name);
+      tf.tidy(() => w.write(tf.tensor(Float32Array.from({ length: n }, () => (positive ? 0.5 + r() : r() - 0.5)), w.shape as number[])));
+    }
+    const x = tf.tensor(values({ shape: [4, 10, 10, 3] }, 2), [4, 10, 10, 3]);
+    const outs: Float32Array[] = [];
+    for (let i = 0; i < times; i++) {
+      const y = model.predict(x) as tf.Tensor;
+      outs.push((y.dataSync() as Float32Array).slice());
+      y.dispose();
+    }
+    if (backend === 'wasm') assert.equal(foldStats().folds, 2, 'both BatchNorms folded into their convolutions');
+    x.dispose();
+    model.dispose();
+    return outs;
+  };
+  await wasmReady();
+  const buffers = tf.memory().numDataBuffers;
+  const ids = tf.backend().numDataIds();
+  const want = (await predictOn('cpu', 1))[0];
+  const got = await predictOn('wasm', 3);
+  got.forEach((g, i) => close(`predict ${i + 1}`, { shape: [g.length], dtype: 'float32', data: g }, { shape: [want.length], dtype: 'float32', data: want }));
+  assert.ok(await tf.setBackend('wasm'));
+  assert.equal(tf.memory().numDataBuffers, buffers, 'no tensor outlives the model');
+  assert.equal(tf.backend().numDataIds(), ids, 'no folded weights outlive the model');
+  // BatchNorm in inference mode under a tape (a frozen BatchNorm), convolutions trainable: nothing fused.
+  const deferred = lazyCounts.deferred;
+  await sameGrads('conv-bn-relu', () => {
+    const m = build();
+    m.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l) => { l.trainable = false; });
+    return m;
+  }, [4, 10, 10, 3], 3);
+  assert.equal(foldStats().folds, 0);
+  assert.ok(lazyCounts.deferred - deferred <= 4, 'under the tape only gradients are deferred, not the forward convolutions');
 });
 
 /** A conv net's gradients on seeded data, as a function body of (tf, rng): run here and in a child process. */

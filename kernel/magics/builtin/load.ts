@@ -132,12 +132,14 @@ async function fixLine(r: LoadReport, model: { name: string; value: unknown }, s
   const { shapesOf } = await import('../../../lib/statedict/select');
   const { diffKeyShapes } = await import('../../../lib/statedict/diff');
   const { resolveShapes } = await import('../../../lib/model/sources');
+  const { keyInfosOf } = await import('../../../lib/model/key-roles');
   const renamed = r.renames.length ? renameKeys(sd as never, r.renames) : (sd as never);
   const target = await resolveShapes(model.value as never, r.layout);
-  const best = diffKeyShapes(shapesOf(renamed), target.shapes).suggestions[0];
+  const shapes = shapesOf(renamed);
+  const best = diffKeyShapes(shapes, target.shapes, { infoA: keyInfosOf(shapes), infoB: target.infos }).suggestions[0];
   const skip = !best && r.mismatched.length > 0 && !options['skip-mismatch'];
   if (!best && !skip) return undefined;
-  const rules: RenameRule[] = best ? [...r.renames, best.rule] : r.renames;
+  const rules: RenameRule[] = best ? [...r.renames, ...best.rules] : r.renames;
   const words = rules.map(ruleWord);
   if (words.some((w) => w === undefined)) return `%load ${quoteWord(model.name)} ${quoteWord(source.name)} --map auto`;
   const flags = ['strict', 'skip-mismatch'].filter((f) => options[f] || (f === 'skip-mismatch' && skip)).map((f) => ` --${f}`).join('');

@@ -6,9 +6,12 @@
  */
 import { CheckpointError } from '../errors';
 import { PyDict, PyExternal, PyGlobal, PyObject, PySet, PyTuple, type PyValue } from './values';
+import { dangerOf, dangerousGlobalError, normalizeModule } from './dangerous';
 
 /** How the caller gives meaning to globals and persistent ids. */
 export interface UnpickleHooks {
+  /** GLOBAL, STACK_GLOBAL and INST: the value a global's name stands for, or a throw (default: refuse dangerous names, else a PyGlobal). */
+  global?(module: string, name: string, at: number): PyValue;
   /** REDUCE (`fn(*args)`) and NEWOBJ (`cls.__new__(cls, *args)`): the value to push in their place. */
   call(fn: PyValue, args: PyValue[], how: 'reduce' | 'newobj', at: number): PyValue;
   /** BUILD on a value the unpickler does not own (an external value such as a tensor). */
@@ -23,12 +26,16 @@ export interface PickleSource {
   file: string;
   /** Offset of `bytes[0]` in the file, so that errors name true file offsets. */
   base?: number;
+  /** When offsets are not the file's (a deflated record): what they count in, as ` of 'archive/data.pkl'`. */
+  within?: string;
 }
 
 /** The value a pickle builds and the offset just past its STOP opcode. */
 export interface Unpickled {
   value: PyValue;
   end: number;
+  /** Opcodes run, the measure of what the pickle may expand to. */
+  opcodes: number;
 }
 
 const MAX_DEPTH_HINT = 'the file is damaged or was not written by PyTorch';
@@ -58,7 +65,16 @@ class Machine {
   }
 
   private fail(problem: string, hint = MAX_DEPTH_HINT): never {
-    throw new CheckpointError(this.src.file, `${problem} at byte ${this.base + this.opAt}`, hint);
+    throw new CheckpointError(this.src.file, `${problem} at byte ${this.base + this.opAt}${this.src.within ?? ''}`, hint);
+  }
+
+  /** What a global's name stands for; dangerous names are refused whatever opcode reaches them. */
+  private global(module: string, name: string): PyValue {
+    const at = this.base + this.opAt;
+    if (this.hooks.global) return this.hooks.global(module, name, at);
+    const why = dangerOf(module, name);
+    if (why) throw dangerousGlobalError(this.src.file, `${normalizeModule(module)}.${name}`, why, `${at}${this.src.within ?? ''}`);
+    return new PyGlobal(normalizeModule(module), name);
   }
 
   private need(n: number): void {
@@ -109,15 +125,18 @@ class Machine {
   }
   private memoPut(i: number): void { this.memo.set(i, this.top()); }
 
+  /** Little-endian two's complement, in linear time (hex text parsed once, not a shift per byte). */
   private long(bytes: Uint8Array): number | bigint {
     if (bytes.length === 0) return 0;
-    let v = 0n;
-    for (let i = bytes.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]);
+    const hex = Buffer.from(bytes).reverse().toString('hex'); // a copy: the pickle's bytes stay as they are
+    let v = BigInt(`0x${hex}`);
     if (bytes[bytes.length - 1] & 0x80) v -= 1n << BigInt(bytes.length * 8);
     return smallest(v);
   }
 
   private setItems(target: PyValue, items: PyValue[]): void {
+    // A dict subclass (an EasyDict, say) keeps its items beside its state.
+    if (target instanceof PyObject) target = target.items ??= new PyDict();
     if (!(target instanceof PyDict)) this.fail('pickle SETITEMS on something that is not a dict');
     if (items.length % 2 !== 0) this.fail('pickle SETITEMS with an odd number of items');
     for (let i = 0; i < items.length; i += 2) target.map.set(items[i], items[i + 1]);
@@ -149,7 +168,7 @@ class Machine {
 
   run(): Unpickled {
     const b = this.bytes;
-    for (;;) {
+    for (let opcodes = 1; ; opcodes++) {
       this.opAt = this.pos;
       if (this.pos >= b.length) this.fail('pickle ends without a STOP opcode', 'the file is truncated');
       const op = b[this.pos++];
@@ -158,7 +177,7 @@ class Machine {
         case 0x95: this.u64(); break; // FRAME: a hint for buffered readers; the data is already in memory
         case 0x2e: { // STOP
           const value = this.pop();
-          return { value, end: this.pos };
+          return { value, end: this.pos, opcodes };
         }
         case 0x28: this.marks.push(this.stack.length); break; // MARK
         case 0x30: this.pop(); break; // POP
@@ -206,17 +225,18 @@ class Machine {
         case 0x90: { // ADDITEMS
           const items = this.popMark(); const s = this.top();
           if (!(s instanceof PySet)) this.fail('pickle ADDITEMS on something that is not a set');
-          s.items.push(...items); break;
+          for (const v of items) s.items.push(v);
+          break;
         }
-        case 0x91: { const s = new PySet(true); s.items.push(...this.popMark()); this.stack.push(s); break; } // FROZENSET
+        case 0x91: { const s = new PySet(true); for (const v of this.popMark()) s.items.push(v); this.stack.push(s); break; } // FROZENSET
         case 0x63: { // GLOBAL
           const module = this.line(); const name = this.line();
-          this.stack.push(new PyGlobal(module, name)); break;
+          this.stack.push(this.global(module, name)); break;
         }
         case 0x93: { // STACK_GLOBAL
           const name = this.pop(); const module = this.pop();
           if (typeof module !== 'string' || typeof name !== 'string') this.fail('pickle STACK_GLOBAL with names that are not strings');
-          this.stack.push(new PyGlobal(module, name)); break;
+          this.stack.push(this.global(module, name)); break;
         }
         case 0x52: { const args = this.pop(); const fn = this.pop(); this.stack.push(this.call(fn, args, 'reduce')); break; } // REDUCE
         case 0x81: { const args = this.pop(); const cls = this.pop(); this.stack.push(this.call(cls, args, 'newobj')); break; } // NEWOBJ
@@ -232,7 +252,8 @@ class Machine {
         }
         case 0x69: { // INST
           const module = this.line(); const name = this.line();
-          this.stack.push(this.call(new PyGlobal(module, name), new PyTuple(this.popMark()), 'newobj')); break;
+          const cls = this.global(module, name);
+          this.stack.push(this.call(cls, new PyTuple(this.popMark()), 'newobj')); break;
         }
         case 0x62: { const state = this.pop(); this.build(this.top(), state); break; } // BUILD
         case 0x70: this.memoPut(this.textIndex(this.line())); break; // PUT

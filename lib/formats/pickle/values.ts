@@ -30,6 +30,8 @@ export class PySet {
 /** An instance of a class outside the allow-list: its class name, constructor args and state, inert. */
 export class PyObject {
   state: PyValue = null;
+  /** Items a pickle set on the object with SETITEMS (a dict subclass's contents). */
+  items?: PyDict;
   constructor(
     readonly cls: PyGlobal,
     readonly args: PyValue[],

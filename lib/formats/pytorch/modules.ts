@@ -5,7 +5,8 @@
  */
 import type { JsonValue } from '../checkpoint';
 import { PyDict, PyObject, PySet, type PyValue } from '../pickle/values';
-import { toJson } from './tree';
+import { toJson, type NodeBudget } from './tree';
+import { CheckpointError } from '../errors';
 
 /** One module of a pickled nn.Module tree. */
 export interface ModuleNode {
@@ -25,7 +26,7 @@ export interface ModuleNode {
 const MAX_MODULES = 100_000;
 
 /** The module tree at `path` of a pickled object, when what is there is an nn.Module. */
-export function moduleTreeAt(root: PyValue, path: string, file: string): ModuleNode | undefined {
+export function moduleTreeAt(root: PyValue, path: string, file: string, budget?: NodeBudget): ModuleNode | undefined {
   let v: PyValue = root;
   for (const seg of path ? path.split('.') : []) {
     if (v instanceof PyDict) v = v.map.get(seg) ?? null;
@@ -33,20 +34,20 @@ export function moduleTreeAt(root: PyValue, path: string, file: string): ModuleN
     else return undefined;
   }
   if (!(v instanceof PyObject) || !isModule(v)) return undefined;
-  return build(v, path, file);
+  return build(v, path, file, budget);
 }
 
-function build(rootObj: PyObject, rootPath: string, file: string): ModuleNode {
+function build(rootObj: PyObject, rootPath: string, file: string, budget?: NodeBudget): ModuleNode {
   // An explicit stack: a deep tree never exhausts the call stack.
-  const root = node(rootObj, rootPath, file);
+  const root = node(rootObj, rootPath, file, budget);
   const stack: Array<[PyObject, ModuleNode, Set<PyObject>]> = [[rootObj, root, new Set([rootObj])]];
   let count = 1;
   while (stack.length) {
     const [obj, n, onPath] = stack.pop()!;
     for (const [name, child] of children(obj)) {
       if (!(child instanceof PyObject) || !isModule(child) || onPath.has(child)) continue;
-      if (++count > MAX_MODULES) throw new Error(`${file}: more than ${MAX_MODULES} modules in the pickled module tree`);
-      const c = node(child, n.path ? `${n.path}.${name}` : name, file);
+      if (++count > MAX_MODULES) throw new CheckpointError(file, `more than ${MAX_MODULES} modules in the pickled module tree`, 'the file is damaged or hostile');
+      const c = node(child, n.path ? `${n.path}.${name}` : name, file, budget);
       n.children.push(c);
       stack.push([child, c, new Set([...onPath, child])]);
     }
@@ -54,10 +55,10 @@ function build(rootObj: PyObject, rootPath: string, file: string): ModuleNode {
   return root;
 }
 
-function node(obj: PyObject, path: string, file: string): ModuleNode {
+function node(obj: PyObject, path: string, file: string, budget?: NodeBudget): ModuleNode {
   const state = obj.state as PyDict;
   const attrs: Record<string, JsonValue> = {};
-  for (const [k, v] of state.map) if (typeof k === 'string' && !k.startsWith('_')) attrs[k] = toJson(v, 0, file);
+  for (const [k, v] of state.map) if (typeof k === 'string' && !k.startsWith('_')) attrs[k] = toJson(v, 0, file, budget);
   const names = (key: string, skip?: Set<PyValue>) => {
     const d = state.map.get(key);
     return d instanceof PyDict ? [...d.map].filter(([k, v]) => v !== null && typeof k === 'string' && !skip?.has(k)).map(([k]) => k as string) : [];

@@ -4,12 +4,12 @@
  * followed by each storage as an int64 element count and its raw little-endian bytes.
  */
 import { CheckpointError } from '../errors';
-import type { Checkpoint, ReadOptions } from '../checkpoint';
+import type { Checkpoint, ReadLimits, ReadOptions } from '../checkpoint';
 import { unpickle, type UnpickleHooks } from '../pickle/unpickle';
 import { PyDict, PyGlobal, PyTuple, type PyValue } from '../pickle/values';
 import { itemSize } from '../../statedict/tensor';
 import { assemble } from './assemble';
-import { describe, torchHooks } from './globals';
+import { checkAllowGlobals, describe, torchHooks } from './globals';
 import { StorageRef } from './storage';
 
 const MAGIC = 0x1950a86a20f9469cfc6cn;
@@ -35,11 +35,12 @@ export function looksLikeTorchLegacy(bytes: Uint8Array): boolean {
 }
 
 /** Reads a legacy PyTorch checkpoint held in memory. */
-export function readTorchLegacy(bytes: Uint8Array, file: string, opts: ReadOptions): Checkpoint {
+export function readTorchLegacy(bytes: Uint8Array, file: string, opts: ReadOptions, limits: ReadLimits): Promise<Checkpoint> {
   function fail(problem: string, hint = 'the file is truncated or damaged'): never { throw new CheckpointError(file, problem, hint); }
   let pos = 0;
   const header = dataOnly(file);
-  const next = (hooks: UnpickleHooks): PyValue => { const r = unpickle({ bytes, file }, hooks, pos); pos = r.end; return r.value; };
+  let opcodes = 0;
+  const next = (hooks: UnpickleHooks): PyValue => { const r = unpickle({ bytes, file }, hooks, pos); pos = r.end; opcodes += r.opcodes; return r.value; };
 
   if (next(header) !== MAGIC) fail('not a legacy PyTorch checkpoint (wrong magic number)');
   const version = next(header);
@@ -51,12 +52,17 @@ export function readTorchLegacy(bytes: Uint8Array, file: string, opts: ReadOptio
 
   const notes: string[] = [];
   const storages = new Map<string, StorageRef>();
-  const views: Array<{ view: StorageRef; base: string; offset: number }> = [];
+  const views: Array<{ view: StorageRef; base: string; offset: number; at: number }> = [];
   const hooks = torchHooks({
-    file, notes, strictGlobals: opts.strictGlobals ?? false,
-    loadStorage(dtype, key, numel) {
+    file, notes, strictGlobals: opts.strictGlobals ?? false, allowGlobals: checkAllowGlobals(file, opts.allowGlobals),
+    loadStorage(dtype, key, numel, at) {
       const known = storages.get(key);
-      if (known) return known;
+      if (known) {
+        if (known.dtype !== dtype || known.numel !== numel) {
+          fail(`storage '${key}' is named as ${known.numel} ${known.dtype} elements and as ${numel} ${dtype} elements at byte ${at}`, 'the file is damaged or hand-made; torch.save never writes this');
+        }
+        return known;
+      }
       const s = new StorageRef(key, dtype, numel);
       storages.set(key, s);
       return s;
@@ -72,10 +78,15 @@ export function readTorchLegacy(bytes: Uint8Array, file: string, opts: ReadOptio
     if (view instanceof PyTuple && view.items.length === 3) {
       // (view_key, offset, size): an old storage view into the storage just named.
       const [vk, off, size] = view.items;
-      if (typeof vk !== 'string' || typeof off !== 'number' || typeof size !== 'number') fail(`storage view metadata at byte ${at} is malformed`);
-      const v = storages.get(vk) ?? new StorageRef(vk, s.dtype, size);
+      const count = (v: PyValue) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+      if (typeof vk !== 'string' || !count(off) || !count(size)) {
+        fail(`storage view (${describe(vk)}, ${describe(off)}, ${describe(size)}) at byte ${at} is malformed: offset and size must be non-negative integers`, 'the file is damaged; torch.load refuses it too');
+      }
+      const known = storages.get(vk);
+      if (known && (known.dtype !== s.dtype || known.numel !== size)) fail(`storage view '${vk}' at byte ${at} is named twice with different sizes or dtypes`);
+      const v = known ?? new StorageRef(vk, s.dtype, size as number);
+      if (!known) views.push({ view: v, base: s.key, offset: off as number, at });
       storages.set(vk, v);
-      views.push({ view: v, base: s.key, offset: off });
       return v;
     }
     return s;
@@ -85,9 +96,11 @@ export function readTorchLegacy(bytes: Uint8Array, file: string, opts: ReadOptio
   if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) fail(`legacy storage key list before byte ${pos} is not a list of strings`);
 
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const viewKeys = new Set(views.map((v) => v.view.key));
   for (const key of keys as string[]) {
     const s = storages.get(key);
     if (!s) fail(`legacy storage '${key}' at byte ${pos} is not used by the checkpoint`);
+    if (s.bytes || viewKeys.has(key)) fail(`legacy storage '${key}' at byte ${pos} is listed twice, or is a view`, 'the file is damaged');
     if (pos + 8 > bytes.length) fail(`legacy storage '${key}' is cut off at byte ${pos}`);
     const count = dv.getBigInt64(pos, true);
     if (count !== BigInt(s.numel)) fail(`legacy storage '${key}' at byte ${pos} holds ${count} elements, not the ${s.numel} its tensors declare`);
@@ -96,12 +109,15 @@ export function readTorchLegacy(bytes: Uint8Array, file: string, opts: ReadOptio
     s.bytes = bytes.subarray(pos + 8, pos + 8 + size);
     pos += 8 + size;
   }
-  for (const { view, base, offset } of views) {
-    const b = storages.get(base)?.bytes;
+  for (const { view, base, offset, at } of views) {
+    const b = storages.get(base);
+    if (!b?.bytes) fail(`legacy storage view '${view.key}' (named at byte ${at}) views storage '${base}', which the file does not hold`);
+    if (offset + view.numel > b.numel) {
+      fail(`legacy storage view '${view.key}' (named at byte ${at}) takes elements ${offset}..${offset + view.numel} of storage '${base}', which holds ${b.numel}`, 'the file is damaged');
+    }
     const sz = itemSize(view.dtype);
-    if (!b || (offset + view.numel) * sz > b.length) fail(`legacy storage view '${view.key}' lies outside storage '${base}'`);
-    view.bytes = b.subarray(offset * sz, (offset + view.numel) * sz);
+    view.bytes = b.bytes.subarray(offset * sz, (offset + view.numel) * sz);
   }
   if (pos !== bytes.length) notes.push(`${bytes.length - pos} bytes after the last storage were ignored`);
-  return assemble('pytorch-legacy', root, file, bytes.length, opts, notes);
+  return assemble('pytorch-legacy', root, file, bytes.length, opts, notes, limits, opcodes);
 }

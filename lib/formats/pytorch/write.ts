@@ -2,8 +2,9 @@
 import { Pickler } from '../pickle/pickler';
 import { zipStored } from '../zip/write';
 import type { JsonValue } from '../checkpoint';
-import { bytesOf, type DType, type StateDict } from '../../statedict/tensor';
+import { bytesOf, itemSize, type DType, type HostTensor, type StateDict } from '../../statedict/tensor';
 import { STORAGE_DTYPES } from './storage';
+import { isOneStorage, sharedRuns } from '../aliases';
 
 const STORAGE_OF: Record<DType, string> = Object.fromEntries(Object.entries(STORAGE_DTYPES).map(([s, d]) => [d, s])) as Record<DType, string>;
 
@@ -20,19 +21,39 @@ export interface TorchWriteOptions {
   forceZip64?: boolean;
 }
 
+/** Where a tensor lives in the archive: its storage record, that storage's element count, and the tensor's offset in it. */
+interface Placement { id: number; numel: number; offset: number }
+
+/** The storages to write: tensors that share memory (tied weights, views of one storage) share one storage, as torch.save writes them. */
+function placeStorages(sd: StateDict): { storages: Uint8Array[]; placements: Map<HostTensor, Placement> } {
+  const storages: Uint8Array[] = [];
+  const placements = new Map<HostTensor, Placement>();
+  for (const run of sharedRuns(sd)) {
+    if (isOneStorage(run)) {
+      const size = itemSize(run.members[0].tensor.dtype);
+      const id = storages.push(new Uint8Array(run.buffer, run.start, run.byteLength)) - 1;
+      for (const { tensor } of run.members) placements.set(tensor, { id, numel: run.byteLength / size, offset: (tensor.data.byteOffset - run.start) / size });
+    } else {
+      // Overlapping tensors of different dtypes cannot share a typed storage: each gets its own bytes.
+      for (const { tensor } of run.members) placements.set(tensor, { id: storages.push(bytesOf(tensor)) - 1, numel: tensor.data.length, offset: 0 });
+    }
+  }
+  return { storages, placements };
+}
+
 /** The bytes of a PyTorch zip checkpoint holding `sd` (as OrderedDicts of tensors), as chunks to write in order. */
 export function encodeTorchZip(sd: StateDict, opts: TorchWriteOptions = {}): Uint8Array[] {
   const root = opts.rootName ?? 'archive';
   const p = new Pickler();
-  const storages: Uint8Array[] = [];
+  const { storages, placements } = placeStorages(sd);
   const groups = splitGroups(sd, opts.nest ?? []);
   const wrapped = groups.size > 1 || (opts.metadata && Object.keys(opts.metadata).length > 0) || (opts.nest?.length ?? 0) > 0;
   if (!wrapped) {
-    orderedDict(p, sd, storages);
+    orderedDict(p, sd, placements);
   } else {
     p.emptyDict().mark();
     for (const [k, v] of Object.entries(opts.metadata ?? {})) { p.str(k); p.json(v); }
-    for (const [name, group] of groups) { p.str(name ?? opts.stateDictKey ?? 'state_dict'); orderedDict(p, group, storages); }
+    for (const [name, group] of groups) { p.str(name ?? opts.stateDictKey ?? 'state_dict'); orderedDict(p, group, placements); }
     p.setItems();
   }
   p.stop();
@@ -57,19 +78,18 @@ function splitGroups(sd: StateDict, nest: string[]): Map<string | undefined, Sta
   return out;
 }
 
-/** Pickles `OrderedDict((key, tensor), ...)`, each tensor on a storage of its own. */
-function orderedDict(p: Pickler, sd: StateDict, storages: Uint8Array[]): void {
+/** Pickles `OrderedDict((key, tensor), ...)`, each tensor on the storage `placements` gives it. */
+function orderedDict(p: Pickler, sd: StateDict, placements: Map<HostTensor, Placement>): void {
   p.global('collections', 'OrderedDict').emptyTuple().reduce();
   if (!sd.size) return;
   p.mark();
   for (const [key, t] of sd) {
-    const id = storages.length;
-    storages.push(bytesOf(t));
+    const { id, numel, offset } = placements.get(t)!;
     p.str(key);
     // torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks)
     p.global('torch._utils', '_rebuild_tensor_v2').mark();
-    p.mark().str('storage').global('torch', STORAGE_OF[t.dtype]).str(String(id)).str('cpu').int(t.data.length).tuple().binPersId();
-    p.int(0);
+    p.mark().str('storage').global('torch', STORAGE_OF[t.dtype]).str(String(id)).str('cpu').int(numel).tuple().binPersId();
+    p.int(offset);
     p.mark(); for (const d of t.shape) p.int(d); p.tuple();
     p.mark(); for (const s of contiguousStrides(t.shape)) p.int(s); p.tuple();
     p.bool(false);

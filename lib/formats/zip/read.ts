@@ -22,8 +22,12 @@ export interface ZipEntry {
 /** An opened archive: its entries by name, and a way to get an entry's bytes. */
 export interface ZipArchive {
   entries: Map<string, ZipEntry>;
+  /** What the reader noticed: entries ignored for their names. */
+  notes: string[];
   /** The entry's bytes (a view for stored entries of in-memory archives), CRC-checked unless `verify` is false. */
   read(entry: ZipEntry, verify?: boolean): Uint8Array;
+  /** The same, reading in the background (so that one entry's read overlaps another's CRC check). */
+  readAsync(entry: ZipEntry, verify?: boolean): Promise<Uint8Array>;
   /** Offset of the entry's data in the archive. */
   dataOffset(entry: ZipEntry): number;
 }
@@ -39,8 +43,29 @@ export function looksLikeZip(bytes: Uint8Array): boolean {
 
 function view(b: Uint8Array): DataView { return new DataView(b.buffer, b.byteOffset, b.byteLength); }
 
-/** Opens an archive, reading only its directory; throws CheckpointError naming the byte offset of anything inconsistent. */
-export function openZip(src: ByteSource): ZipArchive {
+/** Limits on what an archive may make a reader allocate. */
+export interface ZipLimits {
+  /** Bytes all deflated entries may inflate to, in all. */
+  inflatedBytes?: number;
+  /** How that limit was set, for the error message. */
+  inflatedHow?: string;
+}
+
+/** Why an entry name is ignored (it could point outside a folder it were extracted to), or undefined when it is fine. */
+function oddName(name: string): string | undefined {
+  if (name === '' || name.includes('\0')) return 'empty or holds a NUL byte';
+  if (name.startsWith('/') || name.startsWith('\\') || /^[a-zA-Z]:/.test(name)) return 'an absolute path';
+  if (name.split(/[\\/]/).includes('..')) return "a path with '..'";
+  return undefined;
+}
+
+/**
+ * Opens an archive, reading only its directory; throws CheckpointError naming the byte offset of
+ * anything inconsistent. Entries may not overlap one another or the directory (so no byte is read
+ * twice), deflated entries may not inflate beyond `limits.inflatedBytes` in all, and entries
+ * whose names are absolute or hold `..` are ignored with a note.
+ */
+export function openZip(src: ByteSource, limits: ZipLimits = {}): ZipArchive {
   const file = src.name;
   const len = src.size;
   function fail(problem: string, hint = 'the file is truncated or damaged'): never { throw new CheckpointError(file, problem, hint); }
@@ -81,6 +106,9 @@ export function openZip(src: ByteSource): ZipArchive {
   const cd = src.read(cdOffset, cdSize);
   const dv = view(cd);
   const entries = new Map<string, ZipEntry>();
+  const all: ZipEntry[] = [];
+  const notes: string[] = [];
+  let inflated = 0, ignored = 0;
   let p = 0;
   for (let i = 0; i < count; i++) {
     const at = cdOffset + p;
@@ -114,8 +142,30 @@ export function openZip(src: ByteSource): ZipArchive {
     if (method === 8 && size > compressedSize * DEFLATE_MAX_RATIO + 1024) fail(`deflated zip entry '${name}' claims ${size} bytes from ${compressedSize}, more than deflate can expand`);
     if (localOffset + 30 + compressedSize > len) fail(`zip entry '${name}' (${compressedSize} bytes from byte ${localOffset}) lies past the end of the ${len}-byte file`);
     if (entries.has(name)) fail(`zip archive holds '${name}' twice`);
-    entries.set(name, { name, method, crc, compressedSize, size, localOffset });
+    const entry = { name, method, crc, compressedSize, size, localOffset };
+    all.push(entry);
+    if (method === 8) inflated += size;
+    const odd = oddName(name);
+    if (!odd) entries.set(name, entry);
+    else if (++ignored <= 5) notes.push(`ignored zip entry ${JSON.stringify(name)}: its name is ${odd}`);
     p = next;
+  }
+  if (ignored > 5) notes.push(`ignored ${ignored - 5} more zip entries with absolute names or '..'`);
+  const maxInflated = limits.inflatedBytes ?? Infinity;
+  if (inflated > maxInflated) {
+    fail(`zip entries would inflate to ${inflated} bytes, more than the ${maxInflated} this ${len}-byte file justifies (${limits.inflatedHow ?? 'inflated-bytes budget'})`,
+      'a zip bomb, or an archive re-compressed by hand; torch.save never compresses');
+  }
+  // Each entry owns the bytes from its local header to the next entry's (or the directory): overlapping entries would read the same bytes many times.
+  all.sort((a, b) => a.localOffset - b.localOffset);
+  const ends = new Map<ZipEntry, number>();
+  for (const [i, entry] of all.entries()) {
+    const end = i + 1 < all.length ? all[i + 1].localOffset : cdOffset;
+    if (entry.localOffset + 30 + entry.compressedSize > end) {
+      fail(`zip entry '${entry.name}' (${entry.compressedSize} bytes from byte ${entry.localOffset}) overlaps ${i + 1 < all.length ? `entry '${all[i + 1].name}' at byte ${end}` : `the central directory at byte ${end}`}`,
+        'overlapping entries are how zip bombs share bytes; the file is damaged or hostile');
+    }
+    ends.set(entry, end);
   }
 
   const dataOffsets = new Map<ZipEntry, number>();
@@ -125,7 +175,10 @@ export function openZip(src: ByteSource): ZipArchive {
       const lv = view(src.read(entry.localOffset, 30));
       if (lv.getUint32(0, true) !== LOCAL) fail(`zip entry '${entry.name}': no local header at byte ${entry.localOffset}`);
       d = entry.localOffset + 30 + lv.getUint16(26, true) + lv.getUint16(28, true);
-      if (d + entry.compressedSize > len) fail(`zip entry '${entry.name}' (bytes ${d}..${d + entry.compressedSize}) lies past the end of the ${len}-byte file`);
+      const end = ends.get(entry) ?? len;
+      if (d + entry.compressedSize > end) {
+        fail(`zip entry '${entry.name}' (bytes ${d}..${d + entry.compressedSize}) runs past ${end === len ? `the end of the ${len}-byte file` : `the next entry or the directory at byte ${end}`}`);
+      }
       dataOffsets.set(entry, d);
     }
     return d;
@@ -133,10 +186,26 @@ export function openZip(src: ByteSource): ZipArchive {
 
   return {
     entries,
+    notes,
     dataOffset,
     read(entry, verify = true) {
       const at = dataOffset(entry);
-      const raw = src.read(at, entry.compressedSize);
+      return decode(entry, at, src.read(at, entry.compressedSize), verify);
+    },
+    async readAsync(entry, verify = true) {
+      const at = dataOffset(entry);
+      if (!src.readAsync) return decode(entry, at, src.read(at, entry.compressedSize), verify);
+      if (entry.method !== 0 || !verify) return decode(entry, at, await src.readAsync(at, entry.compressedSize), verify);
+      // Stored: the CRC is computed chunk by chunk as the chunks arrive.
+      let crc = 0;
+      const data = await src.readAsync(at, entry.compressedSize, (chunk) => { crc = crc32(chunk, crc); });
+      if (crc >>> 0 !== entry.crc) fail(`zip entry '${entry.name}' at byte ${at} fails its CRC-32 check`, 'the file is damaged');
+      return data;
+    },
+  };
+
+  /** An entry's stored bytes inflated (when deflated) and checked. */
+  function decode(entry: ZipEntry, at: number, raw: Uint8Array, verify: boolean): Uint8Array {
       let data = raw;
       if (entry.method === 8) {
         try {
@@ -148,6 +217,5 @@ export function openZip(src: ByteSource): ZipArchive {
       }
       if (verify && crc32(data) >>> 0 !== entry.crc) fail(`zip entry '${entry.name}' at byte ${at} fails its CRC-32 check`, 'the file is damaged');
       return data;
-    },
-  };
+  }
 }

@@ -30,6 +30,19 @@ export type TorchActivationName = keyof typeof FUNCTIONS;
 /** The names torchActivation accepts. */
 export const TORCH_ACTIVATIONS = Object.keys(FUNCTIONS) as TorchActivationName[];
 
+/** PyTorch's module for each activation (the layer table's `torchModules`, the README table). */
+export const TORCH_ACTIVATION_MODULES: Record<TorchActivationName, string> = {
+  relu: 'ReLU',
+  relu6: 'ReLU6',
+  sigmoid: 'Sigmoid',
+  tanh: 'Tanh',
+  silu: 'SiLU',
+  hardsigmoid: 'Hardsigmoid',
+  hardswish: 'Hardswish',
+  gelu: 'GELU',
+  gelu_tanh: "GELU(approximate='tanh')",
+};
+
 /** Arguments of torchActivation. */
 export interface TorchActivationArgs extends LayerArgs {
   activation: TorchActivationName;
@@ -55,7 +68,7 @@ export class TorchActivation extends tf.layers.Layer {
   }
 }
 
-registerTorchLayer(TorchActivation);
+registerTorchLayer(TorchActivation, { weights: {}, torchModules: Object.values(TORCH_ACTIVATION_MODULES) });
 
 /** nn.ReLU, nn.ReLU6, nn.Hardswish, nn.SiLU, nn.GELU, ... as a TF.js layer. */
 export function torchActivation(activation: TorchActivationName, args: LayerArgs = {}): TorchActivation {

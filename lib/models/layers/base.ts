@@ -11,7 +11,7 @@ export interface TorchLayerClass {
   new (args: never): tf.layers.Layer;
 }
 
-/** Registers a layer class for TF.js's serialisation and, when it has weights, its PyTorch form. */
+/** Registers a layer class for TF.js's serialisation and its PyTorch form: the modules it stands for, its weights' names and layouts. */
 export function registerTorchLayer(cls: TorchLayerClass & tf.serialization.SerializableConstructor<tf.serialization.Serializable>, form?: LayerForm): void {
   tf.serialization.registerClass(cls);
   if (form) registerLayerForm(cls.className, form);

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { convKernel, depthwiseKernel } from '../../model/torch-layout';
+import { torchUniform } from './init';
 import { oneInput, oneShape, outLength, pair, registerTorchLayer, type LayerArgs } from './base';
 
 /** Arguments of torchConv2d, named as nn.Conv2d's (camel-cased); inputs are NHWC. */
@@ -20,6 +21,8 @@ export interface TorchConv2dArgs extends LayerArgs {
   /** bias (default true). */
   useBias?: boolean;
 }
+
+type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
 
 interface Config { filters: number; kernelSize: [number, number]; stride: [number, number]; padding: [number, number]; dilation: [number, number]; groups: number; useBias: boolean }
 
@@ -50,7 +53,7 @@ export class TorchConv2D extends tf.layers.Layer {
     if (!Number.isInteger(groups) || groups < 1) throw new Error(`torchConv2d: groups must be a positive integer, got ${groups}`);
     if (args.filters % groups) throw new Error(`torchConv2d: filters (${args.filters}) must be divisible by groups (${groups})`);
     if ((stride[0] > 1 || stride[1] > 1) && (dilation[0] > 1 || dilation[1] > 1)) {
-      throw new Error('torchConv2d: TF.js cannot run a convolution with both stride > 1 and dilation > 1');
+      throw new Error('torchConv2d: a convolution with both stride > 1 and dilation > 1 is not supported (TF.js cannot run it)');
     }
     this.cfg = { filters: args.filters, kernelSize, stride, padding, dilation, groups, useBias: args.useBias ?? true };
   }
@@ -64,12 +67,11 @@ export class TorchConv2D extends tf.layers.Layer {
     this.depthwise = groups > 1 && groups === cin;
     // PyTorch's default: kaiming_uniform(a=√5) = U(±1/√fan_in), fan_in = in_channels/groups · kh · kw.
     const fanIn = (cin / groups) * kh * kw;
-    const bound = 1 / Math.sqrt(fanIn);
-    const init = tf.initializers.randomUniform({ minval: -bound, maxval: bound });
+    const init = torchUniform(fanIn);
     this.kernel = this.depthwise
       ? this.addWeight('depthwise_kernel', [kh, kw, cin, filters / cin], 'float32', init)
       : this.addWeight('kernel', [kh, kw, cin / groups, filters], 'float32', init);
-    if (useBias) this.bias = this.addWeight('bias', [filters], 'float32', tf.initializers.randomUniform({ minval: -bound, maxval: bound }));
+    if (useBias) this.bias = this.addWeight('bias', [filters], 'float32', init);
     this.built = true;
   }
 
@@ -82,23 +84,37 @@ export class TorchConv2D extends tf.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = oneInput(inputs, 'TorchConv2D') as tf.Tensor4D;
-      const { stride, padding: [ph, pw], dilation, groups } = this.cfg;
-      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [ph, ph], [pw, pw], [0, 0]];
+      const { stride, padding: [ph, pw], dilation: [dh, dw] } = this.cfg;
+      const pad: Pad4 = [[0, 0], [ph, ph], [pw, pw], [0, 0]];
       const kernel = (this.kernel as tf.LayerVariable).read() as tf.Tensor4D;
       const bias = this.bias?.read() as tf.Tensor1D | undefined;
-      if (this.depthwise) {
-        // TF.js's fused depthwise op takes no explicit padding.
-        const y = tf.depthwiseConv2d(x, kernel, stride, pad, 'NHWC', dilation);
-        return bias ? tf.add(y, bias) : y;
-      }
-      if (groups === 1) return tf.fused.conv2d({ x, filter: kernel, strides: stride, pad, dilations: dilation, bias });
-      // Grouped: each group of input channels meets its own slice of the filters.
-      const xs = tf.split(x, groups, 3) as tf.Tensor4D[];
-      const ks = tf.split(kernel, groups, 3) as tf.Tensor4D[];
-      const ys = xs.map((xi, i) => tf.conv2d(xi, ks[i], stride, pad, 'NHWC', dilation));
-      const y = tf.concat(ys, 3);
+      if (dh === 1 && dw === 1) return this.convolve(x, kernel, stride, pad, bias);
+      // TF.js has no gradient for dilations > 1. Space-to-batch makes the dilated convolution a
+      // plain one over d·d interleaved sub-grids (TensorFlow's atrous convolution; stride is 1
+      // here), whose ops all have gradients; the padding that makes the size divisible by d
+      // comes off again in batch-to-space.
+      const padded = tf.pad(x, pad);
+      const extra: [[number, number], [number, number]] = [[0, (dh - ((padded.shape[1] as number) % dh)) % dh], [0, (dw - ((padded.shape[2] as number) % dw)) % dw]];
+      const grids = tf.spaceToBatchND(padded, [dh, dw], extra) as tf.Tensor4D;
+      const y = tf.batchToSpaceND(this.convolve(grids, kernel, [1, 1], 'valid'), [dh, dw], extra) as tf.Tensor4D;
       return bias ? tf.add(y, bias) : y;
     });
+  }
+
+  /** The undilated convolution: plain (bias fused), depthwise or grouped. */
+  private convolve(x: tf.Tensor4D, kernel: tf.Tensor4D, stride: [number, number], pad: Pad4 | 'valid', bias?: tf.Tensor1D): tf.Tensor4D {
+    const { groups } = this.cfg;
+    if (this.depthwise) {
+      // TF.js's fused depthwise op takes no explicit padding.
+      const y = tf.depthwiseConv2d(x, kernel, stride, pad);
+      return bias ? tf.add(y, bias) : y;
+    }
+    if (groups === 1) return tf.fused.conv2d({ x, filter: kernel, strides: stride, pad, bias });
+    // Grouped: each group of input channels meets its own slice of the filters.
+    const xs = tf.split(x, groups, 3) as tf.Tensor4D[];
+    const ks = tf.split(kernel, groups, 3) as tf.Tensor4D[];
+    const y = tf.concat(xs.map((xi, i) => tf.conv2d(xi, ks[i], stride, pad)), 3);
+    return bias ? tf.add(y, bias) : y;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -30,7 +30,7 @@ export class TorchFlatten extends tf.layers.Layer {
   }
 }
 
-registerTorchLayer(TorchFlatten);
+registerTorchLayer(TorchFlatten, { weights: {}, torchModules: ['Flatten'] });
 
 /** nn.Flatten() after a conv map, in PyTorch's C, H, W order. */
 export function torchFlatten(args: LayerArgs = {}): TorchFlatten {

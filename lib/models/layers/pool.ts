@@ -94,9 +94,6 @@ export class TorchAvgPool2D extends tf.layers.Layer {
     super(args);
     this.cfg = poolConfig(args, 'torchAvgPool2d');
     if (this.cfg.dilation[0] !== 1 || this.cfg.dilation[1] !== 1) throw new Error('torchAvgPool2d: average pooling has no dilation in PyTorch');
-    if (this.cfg.ceilMode && this.cfg.countIncludePad && (this.cfg.padding[0] || this.cfg.padding[1])) {
-      throw new Error('torchAvgPool2d: ceilMode with padding and countIncludePad is not supported (PyTorch clips those windows to the padded input); use countIncludePad: false or no padding');
-    }
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
@@ -109,9 +106,12 @@ export class TorchAvgPool2D extends tf.layers.Layer {
       const c = this.cfg;
       const [ph, pw] = c.padding;
       if (c.countIncludePad && (ph || pw)) {
-        // TF.js leaves padding out of the mean: pad with real zeros first.
+        // TF.js leaves padding out of the mean: pad with real zeros first. A window that ceil mode
+        // runs past the padded input stops there, as PyTorch's divisor does: that part stays
+        // TF.js padding, left out.
+        const [, [, farH], [, farW]] = explicitPad(x, c);
         const padded = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]]);
-        return tf.avgPool(padded, c.kernelSize, c.stride, explicitPad(padded, { ...c, padding: [0, 0] }));
+        return tf.avgPool(padded, c.kernelSize, c.stride, [[0, 0], [0, farH - ph], [0, farW - pw], [0, 0]]);
       }
       return tf.avgPool(x, c.kernelSize, c.stride, explicitPad(x, c));
     });
@@ -165,9 +165,9 @@ export class AdaptiveAvgPool2D extends tf.layers.Layer {
   }
 }
 
-registerTorchLayer(TorchMaxPool2D);
-registerTorchLayer(TorchAvgPool2D);
-registerTorchLayer(AdaptiveAvgPool2D);
+registerTorchLayer(TorchMaxPool2D, { weights: {}, torchModules: ['MaxPool2d'] });
+registerTorchLayer(TorchAvgPool2D, { weights: {}, torchModules: ['AvgPool2d'] });
+registerTorchLayer(AdaptiveAvgPool2D, { weights: {}, torchModules: ['AdaptiveAvgPool2d'] });
 
 /** nn.MaxPool2d(kernelSize, stride, padding, dilation, ceilMode) as a TF.js layer (NHWC). */
 export function torchMaxPool2d(args: TorchPool2dArgs): TorchMaxPool2D {

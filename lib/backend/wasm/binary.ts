@@ -1,12 +1,12 @@
 /**
  * A small writer of WebAssembly binaries, for loops that run on the wasm backend's own memory
- * (lib/backend/wasm-loops.ts). JavaScript's typed-array loops pay a mispredicted branch for
+ * (lib/backend/wasm/loops.ts). JavaScript's typed-array loops pay a mispredicted branch for
  * every data-dependent comparison and use no SIMD; the same loops as WebAssembly are branch-free
  * (select, bitselect) and four lanes wide.
  *
  * A function is written as a flat list of instruction bytes built by the helpers below; the
  * module imports one memory (`env.memory`) and exports its functions by name. Only what the
- * loops use is here: i32/f32 scalars, v128 (SIMD), blocks, loops, branches, memory.fill.
+ * loops use is here: i32/f32 scalars, v128 (SIMD, shuffles), blocks, loops, branches, memory.fill.
  */
 
 export type Code = number[];
@@ -71,6 +71,7 @@ export const I = {
   // i32 arithmetic and comparisons (results of comparisons are i32 0/1)
   add: [0x6a], sub: [0x6b], mul: [0x6c], and: [0x71], or: [0x72], shl: [0x74],
   eqz: [0x45], eq: [0x46], ne: [0x47], lt: [0x48], gt: [0x4a], le: [0x4c], ge: [0x4e],
+  i32load: (offset = 0): Code => [0x28, ...memarg(2, offset)],
   // f32
   f32load: (offset = 0): Code => [0x2a, ...memarg(2, offset)],
   f32store: (offset = 0): Code => [0x38, ...memarg(2, offset)],
@@ -86,11 +87,13 @@ export const I = {
     [a, b, c, d].forEach((v, i) => view.setInt32(4 * i, v, true));
     return [...simd(0x0c), ...bytes];
   },
+  /** i8x16.shuffle of two v128s picking four 32-bit lanes (0-3: the first operand, 4-7: the second). */
+  shuffle32: (a: number, b: number, c: number, d: number): Code => [...simd(0x0d), ...[a, b, c, d].flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])],
   i32x4splat: simd(0x11), f32x4splat: simd(0x13),
   i32x4lane: (lane: number): Code => [...simd(0x1b), lane],
   f32x4lane: (lane: number): Code => [...simd(0x1f), lane],
   f32x4gt: simd(0x44), bitselect: simd(0x52),
-  f32x4add: simd(0xe4), i32x4add: simd(0xae),
+  f32x4add: simd(0xe4), f32x4sub: simd(0xe5), f32x4min: simd(0xe8), f32x4max: simd(0xe9), i32x4add: simd(0xae),
   /** Two floats into the low half of a v128 (the high half zeroed). */
   load64zero: (offset = 0): Code => [...simd(0x5d), ...memarg(3, offset)],
   f64x2promoteLow: simd(0x5f), f64x2add: simd(0xf0),

@@ -1,15 +1,18 @@
 /**
- * WebAssembly loops over the wasm backend's memory, for the kernels of wasm-kernels.ts whose
+ * WebAssembly loops over the wasm backend's memory, for the kernels of kernels/ whose
  * work is data movement rather than arithmetic XNNPACK could do: the max-pool gradient, the
  * scatter-add that turns a matrix product into a convolution's input gradient (col2im), the
- * patch matrix of a one-channel image (im2col) and column sums (bias gradients).
+ * patch matrix of a one-channel image (im2col), column sums (bias gradients), the transposes
+ * of transpose-loop.ts and the Winograd transforms of winograd-loops.ts.
  *
  * The module is built once per backend (it imports that backend's memory) and compiled
  * synchronously (it is a few hundred bytes). Every pointer is a byte offset into the backend's
  * heap, as `typedArrayFromHeap(...).byteOffset` gives it.
  */
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { I, buildModule, forRange, seq, type Code, type ValType, type WasmFunction } from './wasm-binary';
+import { I, buildModule, forRange, seq, type Code, type ValType, type WasmFunction } from './binary';
+import { transposeOIT } from './transpose-loop';
+import { winogradInput, winogradOutput } from './winograd-loops';
 
 /** A function whose parameters are i32s and whose locals are named. */
 function fn(name: string, params: string[], locals: Record<string, ValType>, body: (v: Record<string, number>) => Code): WasmFunction {
@@ -224,6 +227,12 @@ export interface WasmLoops {
     kh: number, kw: number, sh: number, sw: number, top: number, left: number): void;
   sumBlocks(x: number, acc: number, blocks: number, period: number): void;
   im2colT1(x: number, colsT: number, n: number, h: number, w: number, oh: number, ow: number, kh: number, kw: number, top: number, left: number): void;
+  /** dst[t, i, o] = src[o, i, t] (32-bit values; transpose-loop.ts). */
+  transposeOIT(src: number, dst: number, o: number, i: number, t: number): void;
+  /** Winograd F(2×2, 3×3) input transform (winograd-loops.ts). */
+  winogradInput(pad: number, table: number, n: number, th: number, tw: number, wp: number, c: number): void;
+  /** Winograd F(2×2, 3×3) output transform, bias and clamp (winograd-loops.ts). */
+  winogradOutput(table: number, out: number, bias: number, n: number, th: number, tw: number, oh: number, ow: number, co: number, lo: number, hi: number): void;
 }
 
 /** The part of the WebAssembly API used here (the project's TypeScript lib has no WebAssembly types). */
@@ -251,7 +260,7 @@ export function wasmLoops(backend: BackendWasm): WasmLoops {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
   let compiledModule = compiled.get(shared);
   if (!compiledModule) {
-    compiledModule = new WA.Module(buildModule([maxPoolGrad, col2im, sumBlocks, im2colT1], shared));
+    compiledModule = new WA.Module(buildModule([maxPoolGrad, col2im, sumBlocks, im2colT1, transposeOIT, winogradInput, winogradOutput], shared));
     compiled.set(shared, compiledModule);
   }
   loops = new WA.Instance(compiledModule, { env: { memory } }).exports as WasmLoops;

@@ -6,8 +6,8 @@
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { registerWasmTrainingKernels, type WasmKernelOptions, type WasmKernelReport } from './wasm-kernels';
-import { enableWasmThreads, wasmThreadsWanted } from './wasm-threads';
+import { registerWasmTrainingKernels, type WasmKernelOptions, type WasmKernelReport } from './kernels';
+import { enableWasmThreads, wasmThreadsWanted } from './threads';
 
 export const WASM_PACKAGE = '@tensorflow/tfjs-backend-wasm';
 

@@ -6,7 +6,8 @@
  * started from `blob:` URLs, which Node's `Worker` cannot load, and the C++ side caps the thread
  * count at half the logical cores (one core per two hyper-threads), which is 1 on a 2-core machine.
  * Convolutions and matrix products then run on one core. With TSFREEZE_WASM_THREADS=N (or
- * 'auto'), this module removes the three obstacles, for the package version it was checked with:
+ * 'auto'), this module removes the three obstacles, through patches listed in lib/patches (each
+ * checked against the package version, and skipped, leaving one thread, for another):
  *
  * - `worker_threads.Worker` is wrapped so that a `blob:` URL starts a worker from the Blob's
  *   text (a small boot script evaluates it and serves the Blob it is later sent as the main
@@ -21,9 +22,7 @@
  */
 import * as os from 'os';
 import * as tf from '@tensorflow/tfjs';
-
-/** The package versions (major.minor) whose threaded build this module was checked with. */
-const CHECKED_VERSIONS = ['4.22'];
+import { installPatch, PATCHES, withPatch } from '../../patches';
 
 /** The threaded build pre-starts 8 workers; its thread pool cannot use more. */
 const MAX_THREADS = 8;
@@ -110,20 +109,17 @@ export function wasmThreadsWanted(): number {
 }
 
 type WasmModule = typeof import('@tensorflow/tfjs-backend-wasm');
-type WorkerThreads = typeof import('worker_threads');
 
 let failure: ((reason: string) => void) | null = null;
 
-/** Replaces worker_threads.Worker (once) by a subclass that can start a worker from a blob: URL. */
-function allowBlobWorkers(): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const threads = require('worker_threads') as WorkerThreads;
+/**
+ * The subclass of worker_threads.Worker that can start a worker from a blob: URL (installed by
+ * PATCHES.workerThreadsWorker); every other worker starts as with `Base`.
+ */
+function blobURLWorker(Base: typeof import('worker_threads').Worker): typeof import('worker_threads').Worker {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { resolveObjectURL } = require('buffer') as typeof import('buffer');
-  const Base = threads.Worker;
-  if ((Base as { tsfreezeBlobWorker?: boolean }).tsfreezeBlobWorker) return;
-  class BlobURLWorker extends Base {
-    static readonly tsfreezeBlobWorker = true;
+  return class BlobURLWorker extends Base {
     constructor(filename: string | URL, options?: import('worker_threads').WorkerOptions) {
       const url = String(filename);
       const blob = url.startsWith('blob:') ? resolveObjectURL(url) : undefined;
@@ -151,42 +147,32 @@ function allowBlobWorkers(): void {
       }
       return super.emit(event, ...args);
     }
-  }
-  threads.Worker = BlobURLWorker;
-}
-
-/** Calls init with os.cpus() listing each CPU twice (the C++ side halves the count). */
-async function withDoubledCpus<T>(init: () => Promise<T>): Promise<T> {
-  const cpus = os.cpus;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const osModule = require('os') as typeof os;
-  osModule.cpus = () => {
-    const list = cpus();
-    return [...list, ...list];
   };
-  try {
-    return await init();
-  } finally {
-    osModule.cpus = cpus;
-  }
 }
 
 /**
  * Makes the 'wasm' backend start XNNPACK with `threads` threads: must run after the package was
- * required and before the backend is first initialised. Returns false (and changes nothing) for a
- * package version it was not checked with, or threads < 2.
+ * required and before the backend is first initialised. Returns false (and changes nothing) for
+ * threads < 2, or when a patch it needs is skipped for a package version it was not checked with.
  */
 export function enableWasmThreads(mod: WasmModule, threads: number): boolean {
-  const version = mod.version_wasm.split('.').slice(0, 2).join('.');
-  if (threads < 2 || !CHECKED_VERSIONS.includes(version)) return false;
-  const registry = tf.engine().registryFactory.wasm;
-  if (registry == null) return false;
-  allowBlobWorkers();
+  if (threads < 2 || tf.engine().registryFactory.wasm == null) return false;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const workers = installPatch(PATCHES.workerThreadsWorker, require('worker_threads') as typeof import('worker_threads'), blobURLWorker);
+  if (workers == null) return false;
+  const factory = installPatch(PATCHES.wasmBackendFactory, tf, (original) => threadedFactory(original));
+  if (factory == null) {
+    workers.undo();
+    return false;
+  }
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   mod.setThreadsCount(threads);
-  const factory = registry.factory as () => Promise<tf.KernelBackend>;
-  tf.removeBackend('wasm');
-  tf.registerBackend('wasm', async () => {
+  return true;
+}
+
+/** A factory that starts the threaded build, and the single-threaded one when that fails. */
+function threadedFactory(factory: () => Promise<tf.KernelBackend>): () => Promise<tf.KernelBackend> {
+  return async () => {
     let timer: NodeJS.Timeout | undefined;
     const stopped = new Promise<string>((resolve) => {
       failure = resolve;
@@ -194,7 +180,9 @@ export function enableWasmThreads(mod: WasmModule, threads: number): boolean {
       timer.unref();
     });
     try {
-      const started = withDoubledCpus(factory);
+      // The C++ side halves os.cpus().length: listing each CPU twice lets the wanted count through.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const started = withPatch(PATCHES.osCpusDoubled, require('os') as typeof os, [], factory);
       // When the fallback below is taken, whatever the threaded start does later is of no use.
       started.catch(() => undefined);
       const first = await Promise.race([started, stopped]);
@@ -208,6 +196,5 @@ export function enableWasmThreads(mod: WasmModule, threads: number): boolean {
     }
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
     return factory();
-  }, registry.priority);
-  return true;
+  };
 }

@@ -1,0 +1,10 @@
+/** Add of a tensor and a vector of its last dimension by long rows (../kernel-utils/row-ops.ts); other shapes go to the backend's own. */
+import * as tf from '@tensorflow/tfjs';
+import { broadcastRows } from '../kernel-utils/row-ops';
+import { BACKEND } from '../kernel-utils/util';
+
+export const addConfig: tf.KernelConfig = {
+  kernelName: 'Add',
+  backendName: BACKEND,
+  kernelFunc: broadcastRows('Add') as unknown as tf.KernelFunc,
+};

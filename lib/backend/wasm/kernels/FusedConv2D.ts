@@ -1,0 +1,20 @@
+/**
+ * FusedConv2D, deferred: its output is pending with a recipe (../kernel-utils/fused-conv.ts), so that a
+ * BatchNorm and an activation after it fold into one convolution; any other use computes it with
+ * the backend's own fused convolution. Arguments it cannot defer go to the backend's kernel.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { convRecipe, deferConv } from '../kernel-utils/fused-conv';
+import { BACKEND, kernelFunc, type KernelArgs, type TensorInfo } from '../kernel-utils/util';
+
+function fusedConv2D(args: KernelArgs): TensorInfo {
+  const recipe = convRecipe(args.inputs, args.attrs, false);
+  const out = recipe && deferConv(args.backend, recipe);
+  return out ?? kernelFunc('FusedConv2D')(args) as TensorInfo;
+}
+
+export const fusedConv2DConfig: tf.KernelConfig = {
+  kernelName: 'FusedConv2D',
+  backendName: BACKEND,
+  kernelFunc: fusedConv2D as unknown as tf.KernelFunc,
+};
