@@ -54,7 +54,7 @@ export function kernelTrainingView(host: DisplayHost, plots: PlotSession, interv
       end(info) {
         live.sink.end(info);
         const interrupted = (info.error as { name?: unknown } | undefined)?.name === 'KeyboardInterrupt';
-        const what = interrupted ? `interrupted after ${info.steps} steps` : info.error !== undefined ? `stopped by an error after ${info.steps} steps` : `done: ${info.steps} steps`;
+        const what = interrupted ? `interrupted after ${info.steps} steps` : info.error !== undefined ? `stopped by an error after ${info.steps} steps` : info.stopped ? `stopped (${info.stopped}) after ${info.steps} steps` : `done: ${info.steps} steps`;
         const loss = info.loss !== undefined ? ` · last loss ${info.loss.toPrecision(4)}` : '';
         showProgress(`${what} in ${formatSeconds(info.elapsed)}${loss}${pending ? ` · ${pending.rate.toFixed(1)} steps/s` : ''}`, info.error === undefined && pending?.total ? 1 : undefined);
       },
@@ -63,6 +63,8 @@ export function kernelTrainingView(host: DisplayHost, plots: PlotSession, interv
       sink,
       onStep: (info) => live.callbacks.onStep(info),
       onEpoch: (log) => live.callbacks.onEpoch(log),
+      // An unfreeze, a moved feature cache or a stop: one line of its own under the view.
+      onEvent: (e) => host.display(progressBundle(`${e.message} (step ${e.step}, epoch ${e.epoch})`, undefined), { id: `tsfreeze-event-${randomBytes(6).toString('hex')}` }),
       finish: async (history) => {
         await live.finish(history);
       },

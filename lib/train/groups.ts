@@ -89,11 +89,8 @@ const DEFAULT_LR: Record<string, number> = { sgd: 0.01, momentum: 0.01, adam: 0.
 export function planGroups(model: ModelLike, groups: readonly ParamGroup[] | undefined, defaults: GroupDefaults): GroupPlan {
   const all = weightSlots(model);
   const frozenSet = frozenKeys(model);
-  const offByFlag = layersOffByFlag(model);
-  const candidates = trainableSlots(model);
-  const untrainedByFlag = candidates.filter((s) => !s.variable.trainable || !s.trainable || offByFlag.has(s.layerKey)).map((s) => s.key);
+  const { trainable, untrainedByFlag } = trainingCandidates(model);
   const skip = new Set(untrainedByFlag);
-  const trainable = candidates.filter((s) => !skip.has(s.key));
   const statistics = all.filter((s) => isStatistic(s)).map((s) => s.key);
 
   const specs = [...(groups ?? [])];
@@ -115,47 +112,71 @@ export function planGroups(model: ModelLike, groups: readonly ParamGroup[] | und
   });
 
   const resolved: ResolvedGroup[] = [];
-  const made: tf.Optimizer[] = [];
-  const instances = new Set<tf.Optimizer>();
   try {
-    const build = (index: number, name: string, g: GroupDefaults, slots: WeightSlot[], frozen: string[]): void => {
-      const spec = g.optimizer ?? defaults.optimizer ?? 'sgd';
-      const momentum = g.momentum ?? defaults.momentum;
-      const kind = typeof spec === 'string' ? spec : 'custom';
-      const lr = g.lr ?? defaults.lr ?? DEFAULT_LR[kind] ?? 0.01;
-      const weightDecay = g.weightDecay ?? defaults.weightDecay ?? 0;
-      const weightDecayMode = g.weightDecayMode ?? defaults.weightDecayMode ?? 'l2';
-      check(name, lr, weightDecay, weightDecayMode, momentum);
-      const keys = slots.map((s) => s.key);
-      let optimizer: tf.Optimizer;
-      let owned = false;
-      if (spec instanceof tf.Optimizer) {
-        if (instances.has(spec)) throw new Error(`train: one optimizer instance is shared by two parameter groups; its state is per variable position, so give each group its own (pass a factory)`);
-        instances.add(spec);
-        optimizer = spec;
-      } else if (typeof spec === 'function') {
-        optimizer = spec({ index, name, lr, momentum, keys });
-        if (!(optimizer instanceof tf.Optimizer)) throw new Error(`train: the optimizer factory of ${name} did not return a tf.Optimizer`);
-        if (instances.has(optimizer)) throw new Error(`train: the optimizer factory returned the same instance for two parameter groups; return a new optimizer per group`);
-        instances.add(optimizer);
-      } else {
-        optimizer = builtIn(spec, lr, momentum, name);
-        owned = true;
-        made.push(optimizer);
-      }
-      resolved.push({ index, name, lr, weightDecay, weightDecayMode, momentum, optimizerName: typeof spec === 'string' ? (spec === 'sgd' && momentum ? 'momentum' : spec) : optimizer.getClassName(), slots, frozen, optimizer, owned });
-    };
     specs.forEach((g, i) => {
       const slots = trainable.filter((s) => owner.get(s.key) === i);
-      build(i, g.name ?? `group${i}`, g, slots, frozenPicked[i]);
+      resolved.push(buildGroup(i, g.name ?? `group${i}`, g, defaults, slots, frozenPicked[i], resolved));
     });
     const rest = trainable.filter((s) => !owner.has(s.key));
-    if (rest.length > 0 || specs.length === 0) build(specs.length, 'default', {}, rest, []);
+    if (rest.length > 0 || specs.length === 0) resolved.push(buildGroup(specs.length, 'default', {}, defaults, rest, [], resolved));
   } catch (e) {
-    for (const o of made) o.dispose();
+    for (const g of resolved) if (g.owned) disposeOptimizer(g.optimizer);
     throw e;
   }
   return { groups: resolved, trainable, frozen: all.filter((s) => frozenSet.has(s.key)).map((s) => s.key), untrainedByFlag, statistics };
+}
+
+/** The weights a run trains (in weightSlots order), and those TF.js's flags keep out though tsfreeze has them unfrozen. */
+export function trainingCandidates(model: ModelLike): { trainable: WeightSlot[]; untrainedByFlag: string[] } {
+  const offByFlag = layersOffByFlag(model);
+  const candidates = trainableSlots(model);
+  const untrainedByFlag = candidates.filter((s) => !s.variable.trainable || !s.trainable || offByFlag.has(s.layerKey)).map((s) => s.key);
+  const skip = new Set(untrainedByFlag);
+  return { trainable: candidates.filter((s) => !skip.has(s.key)), untrainedByFlag };
+}
+
+/** Builds one group's optimizer (unset settings from `defaults`); `others` are the groups built so far, whose optimizers it may not share. */
+export function buildGroup(index: number, name: string, g: GroupDefaults, defaults: GroupDefaults, slots: WeightSlot[], frozen: string[], others: readonly ResolvedGroup[]): ResolvedGroup {
+  const spec = g.optimizer ?? defaults.optimizer ?? 'sgd';
+  const momentum = g.momentum ?? defaults.momentum;
+  const kind = typeof spec === 'string' ? spec : 'custom';
+  const lr = g.lr ?? defaults.lr ?? DEFAULT_LR[kind] ?? 0.01;
+  const weightDecay = g.weightDecay ?? defaults.weightDecay ?? 0;
+  const weightDecayMode = g.weightDecayMode ?? defaults.weightDecayMode ?? 'l2';
+  check(name, lr, weightDecay, weightDecayMode, momentum);
+  const keys = slots.map((s) => s.key);
+  const taken = (o: tf.Optimizer) => others.some((r) => r.optimizer === o);
+  let optimizer: tf.Optimizer;
+  let owned = false;
+  if (spec instanceof tf.Optimizer) {
+    if (taken(spec)) throw new Error(`train: one optimizer instance is shared by two parameter groups; its state is per variable position, so give each group its own (pass a factory)`);
+    optimizer = spec;
+  } else if (typeof spec === 'function') {
+    optimizer = spec({ index, name, lr, momentum, keys });
+    if (!(optimizer instanceof tf.Optimizer)) throw new Error(`train: the optimizer factory of ${name} did not return a tf.Optimizer`);
+    if (taken(optimizer)) throw new Error(`train: the optimizer factory returned the same instance for two parameter groups; return a new optimizer per group`);
+  } else {
+    optimizer = builtIn(spec, lr, momentum, name);
+    owned = true;
+  }
+  return { index, name, lr, weightDecay, weightDecayMode, momentum, optimizerName: typeof spec === 'string' ? (spec === 'sgd' && momentum ? 'momentum' : spec) : optimizer.getClassName(), slots, frozen, optimizer, owned };
+}
+
+/** Disposes an optimizer the loop made. TF.js 4.22's Momentum.dispose() skips SGD's, leaking its learning-rate scalar (`c`): freed here too. */
+export function disposeOptimizer(optimizer: tf.Optimizer): void {
+  optimizer.dispose();
+  const c = (optimizer as unknown as { c?: unknown }).c;
+  if (c instanceof tf.Tensor && !c.isDisposed) c.dispose();
+}
+
+/** Sets a group's learning rate in its optimizer (TF.js 4.x: SGD and Momentum through setLearningRate, the others read their learningRate field each step). */
+export function setGroupLr(group: ResolvedGroup, lr: number): void {
+  check(group.name, lr, group.weightDecay, group.weightDecayMode, group.momentum);
+  const opt = group.optimizer as unknown as { setLearningRate?: (lr: number) => void; learningRate?: unknown };
+  if (typeof opt.setLearningRate === 'function') opt.setLearningRate(lr);
+  else if (typeof opt.learningRate === 'number') opt.learningRate = lr;
+  else throw new Error(`train: cannot set the learning rate of ${group.name}'s ${group.optimizer.getClassName()} optimizer: it has no learningRate field`);
+  group.lr = lr;
 }
 
 function check(name: string, lr: number, wd: number, mode: string, momentum: number | undefined): void {

@@ -5,7 +5,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelLike, WeightSlot } from '../model/weights';
 import { weightSlots } from '../model/weights';
+import { storageToken } from '../freeze/weight-storage';
 import type { StateAlignment } from './optimizer-state';
+import type { TrainEvent } from './callbacks';
+import type { StopReason } from './stop';
 
 /** One epoch's summary. */
 export interface EpochLog {
@@ -19,6 +22,8 @@ export interface EpochLog {
   valMetrics?: Record<string, number>;
   /** Steps run in this epoch. */
   steps: number;
+  /** Set when the run stopped before the epoch's last batch (its loss and metrics cover the steps run). */
+  partial?: boolean;
   /** Seconds the epoch took. */
   seconds: number;
 }
@@ -58,14 +63,39 @@ export interface History {
   frozen: string[];
   /** Steps run in all. */
   steps: number;
-  /** Set when the run was stopped early by stopTraining() (an interrupt). */
-  stopped?: 'interrupted';
+  /** Set when the run ended early: stopTraining() ('interrupted'), the `signal` option ('aborted'), or a callback ('callback'). */
+  stopped?: StopReason;
+  /** What changed during the run, in order: unfreezes, learning rates, cache moves, the stop. */
+  events: TrainEvent[];
+  /** Whether the frozen layers' output was cached, where, and why (not). */
+  cache: CacheReport;
+  /** Frozen layers before the first trained one: they ran outside the gradient tape (every step, or once for the cache); the run's last setting. */
+  offTape: string[];
 }
 
-/** Keeps each layer's starting weights and samples the drift. */
+/** The frozen-feature cache of a run (its last state, when a schedule moved it). */
+export interface CacheReport {
+  /** Whether training ran on cached features. */
+  used: boolean;
+  /** Why not; or, when used, where the cut stops and why. */
+  reason: string;
+  /** Layers whose outputs were cached (the frozen prefix ends after them). */
+  cutAfter: string[];
+  /** Bytes the cached features took (training and validation data). */
+  bytes: number;
+  /** Seconds spent computing them (all recomputations included). */
+  seconds: number;
+}
+
+/**
+ * Keeps each layer's starting weights and samples the drift. A layer whose variables all still
+ * hold the storage they held at the start (weight-storage.ts: on backends where JavaScript never
+ * writes into a tensor's storage, only a new storage can change a value) has drift exactly 0 and
+ * is not recomputed: sampling a fine-tuning run costs the trained layers only.
+ */
 export class DriftTracker {
   readonly drift: Drift = { steps: [], layers: [], values: [] };
-  private readonly layers: Array<{ key: string; slots: WeightSlot[]; w0: tf.Tensor1D; norm0: number }> = [];
+  private readonly layers: Array<{ key: string; slots: WeightSlot[]; w0: tf.Tensor1D; norm0: number; tokens: Array<object | undefined> }> = [];
 
   constructor(model: ModelLike) {
     const byLayer = new Map<string, WeightSlot[]>();
@@ -78,7 +108,7 @@ export class DriftTracker {
     for (const [key, slots] of byLayer) {
       const w0 = tf.keep(flat(slots));
       const norm0 = tf.tidy(() => tf.norm(w0).dataSync()[0]);
-      this.layers.push({ key, slots, w0, norm0 });
+      this.layers.push({ key, slots, w0, norm0, tokens: slots.map((s) => storageToken(s.variable)) });
       this.drift.layers.push(key);
     }
   }
@@ -86,16 +116,16 @@ export class DriftTracker {
   /** Records the drift of every layer after `step` steps. */
   sample(step: number): void {
     if (this.drift.steps.length > 0 && this.drift.steps[this.drift.steps.length - 1] === step) return;
-    if (this.layers.length === 0) {
-      this.drift.steps.push(step);
-      this.drift.values.push([]);
-      return;
+    const moved = this.layers.filter((l) => !l.slots.every((s, i) => l.tokens[i] !== undefined && storageToken(s.variable) === l.tokens[i]));
+    const row = new Map<string, number>();
+    if (moved.length > 0) {
+      const diffs = tf.tidy(() => tf.stack(moved.map((l) => tf.norm(tf.sub(flat(l.slots), l.w0)))));
+      const d = diffs.dataSync();
+      diffs.dispose();
+      moved.forEach((l, j) => row.set(l.key, l.norm0 > 0 ? d[j] / l.norm0 : d[j]));
     }
-    const diffs = tf.tidy(() => tf.stack(this.layers.map((l) => tf.norm(tf.sub(flat(l.slots), l.w0)))));
-    const d = diffs.dataSync();
-    diffs.dispose();
     this.drift.steps.push(step);
-    this.drift.values.push(this.layers.map((l, j) => (l.norm0 > 0 ? d[j] / l.norm0 : d[j])));
+    this.drift.values.push(this.layers.map((l) => row.get(l.key) ?? 0));
   }
 
   dispose(): void {

@@ -2,6 +2,8 @@
  * Training progress: a sink interface that a notebook display can implement, and the terminal
  * sink (a bar with rate and ETA on a TTY, plain occasional lines otherwise).
  */
+import type { TrainEvent } from './callbacks';
+import type { StopReason } from './stop';
 
 /** What the loop tells a progress display after each step. */
 export interface ProgressInfo {
@@ -28,8 +30,10 @@ export interface ProgressSink {
   start(total: number | undefined, info: { epochs: number; stepsPerEpoch: number | undefined }): void;
   /** Called after every step; a sink throttles its own output. */
   update(step: number, info: ProgressInfo): void;
-  /** Called once when training ends, also when it fails (`error` set). */
-  end(info: { steps: number; elapsed: number; loss: number | undefined; error?: unknown }): void;
+  /** Called once when training ends, also when it fails (`error` set) or was stopped early (`stopped` set). */
+  end(info: { steps: number; elapsed: number; loss: number | undefined; error?: unknown; stopped?: StopReason }): void;
+  /** Called when something changes during the run (a schedule unfroze layers, the feature cache moved, a stop). */
+  event?(e: TrainEvent): void;
 }
 
 /** Where the terminal sink writes (process.stderr by default). */
@@ -140,8 +144,13 @@ export function terminalProgress(opts: TerminalProgressOptions = {}): ProgressSi
         stream.write(`${describeProgress(info)}\n`);
       }
     },
+    event(e) {
+      const line = `${e.message} (step ${e.step}, epoch ${e.epoch})`;
+      stream.write(tty && drawn ? `\r${line}\x1b[K\n` : `${line}\n`);
+      lastDraw = -Infinity;
+    },
     end(info) {
-      const summary = `${info.error ? 'stopped' : 'done'}: ${info.steps} steps in ${formatSeconds(info.elapsed)}${info.loss !== undefined ? `, loss ${formatLoss(info.loss)}` : ''}`;
+      const summary = `${info.error ? 'stopped' : info.stopped ? `stopped (${info.stopped})` : 'done'}: ${info.steps} steps in ${formatSeconds(info.elapsed)}${info.loss !== undefined ? `, loss ${formatLoss(info.loss)}` : ''}`;
       if (tty) {
         if (last && !info.error) draw(last);
         stream.write(drawn ? `\n${summary}\n` : `${summary}\n`);

@@ -1,14 +1,21 @@
 /**
  * Stopping running train() calls from outside their loop (a notebook's interrupt, a script's
- * SIGINT handler). Each run registers here and looks, at every step boundary, whether it was
- * asked to stop. The registry lives on globalThis, so two copies of the library share it.
+ * SIGINT handler). Each run registers here and looks, at every step boundary (and between the
+ * batches of its feature-cache pass), whether it was asked to stop. The registry lives on
+ * globalThis, so two copies of the library share it. A run also stops for its own AbortSignal
+ * and for a callback; history.stopped says which.
  */
 import type { History } from './history';
+
+/** Why a run ended early: stopTraining() ('interrupted'), its `signal` option ('aborted'), or a callback ('callback'). */
+export type StopReason = 'interrupted' | 'aborted' | 'callback';
 
 /** What a stop request asks of a run: resolve with its partial history, or reject with an error made from it. */
 export interface StopRequest {
   /** Rejects the run with this function's value (the partial history is given); by default the run resolves. */
   reject?: (history: History) => unknown;
+  /** Why, for history.events and the progress display (default 'stopTraining() was called'). */
+  message?: string;
 }
 
 /** One running train(), as the registry sees it. */

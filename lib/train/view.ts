@@ -6,7 +6,7 @@
 import type { ModelLike } from '../model/weights';
 import type { EpochLog, History } from './history';
 import type { ProgressSink } from './progress';
-import type { StepInfo } from './train';
+import type { StepInfo, TrainEvent } from './callbacks';
 
 /** What train() feeds a live view. */
 export interface TrainingView {
@@ -16,6 +16,8 @@ export interface TrainingView {
   onStep?(info: StepInfo): void | Promise<void>;
   /** After every epoch. */
   onEpoch?(log: EpochLog): void | Promise<void>;
+  /** When a schedule unfreezes layers, the feature cache moves, or the run stops early. */
+  onEvent?(e: TrainEvent): void | Promise<void>;
   /** Once at the end, with the history (undefined when training failed). */
   finish(history: History | undefined): Promise<void>;
 }

@@ -359,6 +359,7 @@ test('05: a torchvision ResNet from PyTorch rebuilt by the zoo, loaded strictly,
   const accs = [...cell(ex, 'const history = await train').text.matchAll(/validation accuracy ([\d.]+)/g)].map((m) => Number(m[1]));
   assert.equal(accs.length, 4);
   assert.ok(accs[3] >= 0.7, `a frozen pretrained backbone with a new head learns the new shapes: ${accs}`);
+  assert.match(cell(ex, 'const history = await train').text, /frozen features cached after flatten: [\d.]+ MiB, computed once/);
   assert.match(cell(ex, 'const changes = compareFrozen').text, /frozen tensors checked: 60, changed: 0, largest change: 0\nlayers whose weights moved: fc; the other 24 layers: drift exactly 0/);
   assert.match(cell(ex, '%checkfrozen ft').text, /unchanged: all 60 frozen tensors/);
   assert.match(cell(ex, "writeCheckpoint('out/resnet_shapes_finetuned.pth'").text, /wrote 62 tensors \(pytorch-zip\)/);
