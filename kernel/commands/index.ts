@@ -79,7 +79,7 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'keys',
-    summary: "list a checkpoint's tensors (key, dtype, shape) and totals",
+    summary: "list a checkpoint's tensors (key, dtype, shape) and totals, and a whole pickled module's tree",
     args: 'FILE [--root PATH] [--json]',
     options: {
       root: { type: 'string', value: 'PATH', help: 'the sub-tree of the checkpoint to list (e.g. model_state_dict); default: found by itself' },

@@ -3,6 +3,8 @@ import { readCheckpoint } from '../../lib/formats/read';
 import { summarizeStateDict, type StateDictSummary } from '../../lib/formats/summary';
 import type { Checkpoint } from '../../lib/formats/checkpoint';
 import type { DType } from '../../lib/statedict/tensor';
+import type { ModuleNode } from '../../lib/formats/pytorch/modules';
+import { formatModuleTree } from '../../lib/formats/pytorch/module-tree-text';
 
 /** The listing of one checkpoint, as `--json` prints it. */
 export interface KeysReport {
@@ -11,6 +13,8 @@ export interface KeysReport {
   tensors: Array<{ key: string; dtype: DType; shape: number[] }>;
   totals: StateDictSummary;
   metadata: Checkpoint['metadata'];
+  /** A whole pickled nn.Module's tree (torch.save(model)): classes, attributes, children. */
+  modules?: ModuleNode;
 }
 
 /** Reads `file` and lists its tensors and totals. */
@@ -22,6 +26,7 @@ export async function keysReport(file: string, opts: { root?: string } = {}): Pr
     tensors: [...ck.stateDict].map(([key, t]) => ({ key, dtype: t.dtype, shape: t.shape })),
     totals: summarizeStateDict(ck.stateDict),
     metadata: ck.metadata,
+    ...(ck.modules ? { modules: ck.modules } : {}),
   };
 }
 
@@ -36,6 +41,10 @@ export function formatKeysReport(r: KeysReport): string {
   const root = r.metadata.root ? `, root '${r.metadata.root.path}'${r.metadata.root.chosenBy === 'reader' ? ' (chosen by the reader)' : ''}` : '';
   out.push(`${tensors} tensors, ${parameters.toLocaleString('en-US')} parameters, ${formatBytes(bytes)} (${r.format}${root})`);
   for (const note of r.metadata.notes) out.push(`note: ${note}`);
+  if (r.modules) {
+    out.push('', 'a whole pickled module (torch.save(model)): modelFromCheckpoint(file) or %load NAME FILE rebuild it in TF.js. Its tree (read, not run):');
+    out.push(formatModuleTree(r.modules));
+  }
   return out.join('\n');
 }
 

@@ -171,6 +171,33 @@ class MagicsTests(unittest.TestCase):
         evalue, _ = self.fails("%load ckpt model", "UsageError")
         self.assertIn("'ckpt' is a StateDict (a Map from key to tensor), not a model", evalue)
 
+    def test_load_rebuilds_a_whole_pickled_module_as_a_new_variable(self):
+        import os, tempfile
+        import torch
+        from torch import nn
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+        m.eval()
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "whole.pt")
+            torch.save(m, path)
+            x = torch.randn(2, 1, 8, 8)
+            with torch.no_grad():
+                want = m(x).numpy().ravel().tolist()
+            text = self.result(f"%load net {path} --input-shape 8,8,1")["text/plain"]
+            self.assertIn("rebuilt net: a TF.js Sequential of 251 parameters", text)
+            self.assertIn("Loaded 8 of net's 8 weights", text)
+            got = self.value("JSON.stringify(Array.from((net.predict(tf.transpose(tf.tensor4d(%s, [2, 1, 8, 8]), [0, 2, 3, 1])) as tf.Tensor).dataSync()))" % x.numpy().ravel().tolist())
+            got = [float(v) for v in got.strip("'").strip("[]").split(",")]
+            self.assertLess(max(abs(a - b) for a, b in zip(got, want)), 1e-5)
+            self.assertEqual(self.value("_load.loaded.length"), "8")
+            evalue, _ = self.fails(f"%load net2 {path}", "UsageError")
+            self.assertIn("inputShape", evalue)
+        evalue, _ = self.fails("%load net3 ../fixtures/torch/whole_module.pt", "UsageError")
+        self.assertIn("a class with its own forward()", evalue)
+        evalue, _ = self.fails("%load net4 ckpt", "UsageError")
+        self.assertIn("ckpt is a session variable", evalue)
+
     def test_rename_defines_a_new_statedict_and_shows_old_and_new_keys(self):
         # A regular expression as written, unquoted: its backslashes stay.
         data = self.result("%rename ckpt strip:module. s/^head\\.fc\\./classifier./")

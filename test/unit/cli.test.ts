@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCheckpoint } from '../../lib';
-import { TORCH_FIXTURES, expectedOf, hexOf } from '../helpers/torch';
+import { TORCH_FIXTURES, expectedOf, hexOf, python } from '../helpers/torch';
 import { tsfreeze } from '../helpers/cli';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsfreeze-cli-'));
@@ -31,6 +31,21 @@ test('keys --json gives the same data as JSON; --root picks a sub-tree', () => {
   assert.ok(j.tensors.length > 0 && j.tensors.every((t: { key: string }) => t.key.startsWith('state.')));
   assert.equal(j.totals.tensors, j.tensors.length);
   assert.equal(j.metadata.values.epoch, 7);
+});
+
+test('keys shows the module tree of a whole pickled module (classes and attributes, read, not run)', () => {
+  const file = join(dir, 'whole_resnet.pt');
+  python(`import sys, torch, torchvision\ntorch.save(torchvision.models.resnet18(num_classes=3), sys.argv[1])`, [file]);
+  const r = tsfreeze('keys', file);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /a whole pickled module \(torch\.save\(model\)\): modelFromCheckpoint\(file\) or %load NAME FILE rebuild it/);
+  assert.match(r.stdout, /^\(root\): ResNet\b/m);
+  assert.match(r.stdout, /^  conv1: Conv2d\(in_channels=3, out_channels=64, kernel_size=\(7, 7\), stride=\(2, 2\), padding=\(3, 3\)/m);
+  assert.match(r.stdout, /^      downsample: Sequential\n        0: Conv2d\(in_channels=64, out_channels=128, kernel_size=\(1, 1\), stride=\(2, 2\)/m);
+  assert.match(r.stdout, /^  fc: Linear\(in_features=512, out_features=3\)$/m);
+  const j = JSON.parse(tsfreeze('keys', file, '--json').stdout);
+  assert.equal(j.modules.cls, 'torchvision.models.resnet.ResNet');
+  assert.equal(j.modules.children.length, 10);
 });
 
 test('keys says which root the reader chose', () => {

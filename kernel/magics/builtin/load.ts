@@ -2,13 +2,13 @@
 import type { LoadReport } from '../../../lib/model/load';
 import type { RenameRule } from '../../../lib/statedict/rename';
 import { displayable } from '../../../lib/display/bundle';
-import { registerMagic, UsageError } from '../registry';
-import { completeSources, completeVariables, expectSource, expectVariable, libType, literalWords } from '../resolve';
+import { registerMagic, UsageError, type MagicCall, type MagicContext } from '../registry';
+import { completeSources, completeVariables, expectSource, expectVariable, libType, literalWords, lookup } from '../resolve';
 import { parseRenameRule, quoteWord, ruleWord, RULE_HELP } from '../rename-rule';
 import { refreshFingerprint } from '../fingerprints';
 import { suggestionRulesOf } from '../../../lib/model/load-view';
 
-const usage = '%load MODEL SOURCE [--strict] [--from torch|tfjs] [--rename RULE]... [--map auto] [--skip-mismatch] [--root KEY] [--as NAME]';
+const usage = '%load MODEL SOURCE [--strict] [--from torch|tfjs] [--rename RULE]... [--map auto] [--skip-mismatch] [--root KEY] [--as NAME]  |  %load NAME WHOLE.pt [--input-shape H,W,C]';
 
 registerMagic({
   name: 'load',
@@ -25,7 +25,14 @@ registerMagic({
     '',
     RULE_HELP,
     '',
+    'When MODEL is not a variable of the session and SOURCE is a whole pickled module (torch.save(model)),',
+    'the model is rebuilt in TF.js from the pickle\'s module tree (nothing in the file runs), loaded strictly,',
+    'and defined as MODEL: torchvision\'s ResNet, MobileNet, EfficientNet and VGG classes and nn.Sequential',
+    'trees of standard modules (tsfreeze keys FILE shows the tree). --input-shape gives the image size where',
+    'it matters (a Flatten before a Linear).',
+    '',
     'Example:  %load model data/pretrained.pth --rename strip:module.',
+    'Example:  %load net data/whole_model.pt --input-shape 32,32,3',
   ].join('\n'),
   options: {
     strict: { type: 'boolean', help: 'fail (loading nothing) when a key is missing or unexpected' },
@@ -35,6 +42,7 @@ registerMagic({
     'skip-mismatch': { type: 'boolean', help: 'leave out (and list) tensors whose shape differs instead of failing' },
     root: { type: 'string', help: "the sub-tree of the checkpoint to load (e.g. model_state_dict); default: found by itself" },
     as: { type: 'string', help: 'the name the report gets in the session (default _load)' },
+    'input-shape': { type: 'string', help: 'rebuilding a whole pickled module: the input without the batch axis, e.g. 224,224,3 (default: any image size)' },
   },
   positionals: 2,
   complete(words, partial, ctx) {
@@ -56,6 +64,7 @@ registerMagic({
     if (!/^[A-Za-z_$][\w$]*$/.test(asName)) throw new UsageError(`%load: --as takes a variable name, got ${JSON.stringify(asName)}\nusage: ${usage}`);
     const literal = literalWords(call);
     const renames = ((call.options.rename as string[] | undefined) ?? []).map((w) => parseRenameRule(literal(w), 'load'));
+    if (!lookup(ctx, call.positionals[0])) return rebuild(call, ctx, asName);
     const model = expectVariable<object>(ctx, call.positionals[0], ['model'], 'load', usage);
     const source = expectSource(ctx, call.positionals[1], ['statedict'], 'load', usage);
 
@@ -82,6 +91,35 @@ registerMagic({
     return displayable(report, () => loadReportBundle(report, { ...names, notes, fix: fixLine(report, names, call.options) }));
   },
 });
+
+/** %load NAME WHOLE.pt: the TF.js twin of a whole pickled module, defined as NAME. */
+async function rebuild(call: MagicCall, ctx: MagicContext, asName: string): Promise<unknown> {
+  const name = call.positionals[0];
+  if (!/^[A-Za-z_$][\w$]*$/.test(name)) throw new UsageError(`%load: no model variable '${name}' in this session (to rebuild a whole pickled module, name the new variable)\nusage: ${usage}`);
+  const source = expectSource(ctx, call.positionals[1], ['statedict'], 'load', usage);
+  if (source.kind !== 'path') throw new UsageError(`%load: no model variable '${name}' in this session; a model is rebuilt only from a whole pickled module file, and ${source.name} is a session variable\nusage: ${usage}`);
+  const shapeWord = call.options['input-shape'] as string | undefined;
+  const inputShape = shapeWord === undefined ? undefined : shapeWord.split(',').map((d) => (d.trim() === '' || d.trim() === 'null' ? null : Number(d)));
+  if (inputShape?.some((d) => d !== null && (!Number.isInteger(d) || d < 1))) throw new UsageError(`%load: --input-shape takes sizes like 224,224,3, got ${JSON.stringify(shapeWord)}\nusage: ${usage}`);
+  const { modelFromCheckpoint, rebuildReport, ModuleRebuildError } = await import('../../../lib/models/from-checkpoint');
+  const { loadReportBundle } = await import('../../../lib/model/load-view');
+  let model;
+  try {
+    model = await modelFromCheckpoint(source.value as string, { inputShape, root: call.options.root as string | undefined });
+  } catch (e) {
+    if (e instanceof ModuleRebuildError) throw new UsageError(`%load: no model variable '${name}' in this session, and ${source.name} cannot be rebuilt as one: ${e.message}\nusage: ${usage}`);
+    throw e;
+  }
+  await ctx.define(name, model, 'import("@tensorflow/tfjs").LayersModel');
+  const report = rebuildReport(model)!;
+  await ctx.define(asName, report, libType('LoadReport'));
+  const notes = [
+    `rebuilt ${name}: a TF.js ${model.name} of ${model.countParams().toLocaleString('en-US')} parameters, from the module tree pickled in ${source.name} (read, not run; tsfreeze keys shows it), loaded strictly`,
+    `the report is ${asName} (e.g. %freeze ${name} ${asName} freezes what was loaded)`,
+  ];
+  const names = { model: name, source: source.name, ruleText: (x: RenameRule) => ruleWord(x) ?? JSON.stringify(x) };
+  return displayable(report, () => loadReportBundle(report, { ...names, notes }));
+}
 
 /** Words before the one being typed that are positionals (not options or their values). */
 function positionalCount(words: string[]): number {
