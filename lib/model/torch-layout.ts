@@ -143,7 +143,8 @@ registerLayerForm('DepthwiseConv2D', {
   weights: { depthwise_kernel: { torch: 'weight', role: 'kernel', layout: depthwiseKernel }, bias: { torch: 'bias', role: 'bias' } },
   torchModules: ['Conv2d (groups = in_channels)'],
 });
-registerLayerForm('BatchNormalization', {
+/** nn.BatchNorm's form, shared by every layer class with gamma, beta and moving statistics. */
+export const BATCH_NORM_FORM: LayerForm = {
   weights: {
     gamma: { torch: 'weight', role: 'gamma' },
     beta: { torch: 'bias', role: 'beta' },
@@ -152,7 +153,8 @@ registerLayerForm('BatchNormalization', {
   },
   ignored: ['num_batches_tracked'],
   torchModules: ['BatchNorm1d', 'BatchNorm2d', 'BatchNorm3d'],
-});
+};
+registerLayerForm('BatchNormalization', BATCH_NORM_FORM);
 registerLayerForm('LayerNormalization', {
   weights: { gamma: { torch: 'weight', role: 'gamma' }, beta: { torch: 'bias', role: 'beta' } },
   torchModules: ['LayerNorm'],

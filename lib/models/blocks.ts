@@ -9,6 +9,7 @@ import { torchConv2d } from './layers/conv';
 import { torchLinear } from './layers/init';
 import { torchBatchNorm } from './layers/norm';
 import { torchAdaptiveAvgPool2d } from './layers/pool';
+import { torchFlatten } from './layers/flatten';
 
 /** Applies a layer to one symbolic tensor. */
 export function applyTo(layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]): tf.SymbolicTensor {
@@ -20,6 +21,15 @@ export function linear(x: tf.SymbolicTensor, name: string, units: number): tf.Sy
   const inFeatures = x.shape[x.shape.length - 1];
   if (inFeatures === null) throw new Error(`${name}: the number of input features must be known`);
   return applyTo(torchLinear({ name, units, inFeatures }), x);
+}
+
+/** The tail MobileNetV2 and EfficientNet share: avgpool, flatten, then (with the top) classifier = Sequential(Dropout, Linear). */
+export function poolAndClassify(x: tf.SymbolicTensor, o: { includeTop: boolean; numClasses: number; dropout: number }): tf.SymbolicTensor {
+  x = applyTo(torchAdaptiveAvgPool2d({ name: 'avgpool', outputSize: 1 }), x);
+  x = applyTo(torchFlatten({ name: 'flatten' }), x);
+  if (!o.includeTop) return x;
+  x = applyTo(tf.layers.dropout({ name: 'classifier.0', rate: o.dropout }), x);
+  return linear(x, 'classifier.1', o.numClasses);
 }
 
 /** BatchNorm2d's eps and momentum (PyTorch's meaning), as a family's `norm_layer` sets them. */

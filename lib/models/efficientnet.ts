@@ -6,9 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { orderByCreation } from '../model/weights';
-import { applyTo, conv2dNormActivation, squeezeExcitation, TORCH_BN, type NormSpec, linear } from './blocks';
-import { torchFlatten } from './layers/flatten';
-import { torchAdaptiveAvgPool2d } from './layers/pool';
+import { applyTo, conv2dNormActivation, squeezeExcitation, poolAndClassify, TORCH_BN, type NormSpec } from './blocks';
 import { torchStochasticDepth } from './layers/regularization';
 import { makeDivisible, visionDefaults, type VisionOptions } from './options';
 
@@ -62,12 +60,7 @@ export function efficientnet(cfg: EfficientNetConfig): tf.LayersModel {
   });
   const last = stages[stages.length - 1].out;
   x = conv2dNormActivation(x, `features.${stages.length + 1}`, { filters: 4 * last, kernelSize: 1, activation: 'silu', norm });
-  x = applyTo(torchAdaptiveAvgPool2d({ name: 'avgpool', outputSize: 1 }), x);
-  x = applyTo(torchFlatten({ name: 'flatten' }), x);
-  if (o.includeTop) {
-    x = applyTo(tf.layers.dropout({ name: 'classifier.0', rate: dropout }), x);
-    x = linear(x, 'classifier.1', o.numClasses);
-  }
+  x = poolAndClassify(x, { includeTop: o.includeTop, numClasses: o.numClasses, dropout });
   return orderByCreation(tf.model({ inputs: input, outputs: x, name: o.name }));
 }
 

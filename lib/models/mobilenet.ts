@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { orderByCreation } from '../model/weights';
-import { applyTo, conv2dNormActivation, squeezeExcitation, TORCH_BN, type NormSpec, linear } from './blocks';
+import { applyTo, conv2dNormActivation, squeezeExcitation, poolAndClassify, TORCH_BN, type NormSpec, linear } from './blocks';
 import { torchActivation } from './layers/activation';
 import { torchConv2d } from './layers/conv';
 import { torchBatchNorm } from './layers/norm';
@@ -59,12 +59,7 @@ export function mobilenetV2(opts: MobileNetV2Options = {}): tf.LayersModel {
     }
   }
   x = conv2dNormActivation(x, `features.${index}`, { filters: lastChannel, kernelSize: 1, activation: 'relu6', norm: TORCH_BN });
-  x = applyTo(torchAdaptiveAvgPool2d({ name: 'avgpool', outputSize: 1 }), x);
-  x = applyTo(torchFlatten({ name: 'flatten' }), x);
-  if (o.includeTop) {
-    x = applyTo(tf.layers.dropout({ name: 'classifier.0', rate: dropout }), x);
-    x = linear(x, 'classifier.1', o.numClasses);
-  }
+  x = poolAndClassify(x, { includeTop: o.includeTop, numClasses: o.numClasses, dropout });
   return orderByCreation(tf.model({ inputs: input, outputs: x, name: o.name }));
 }
 

@@ -5,6 +5,7 @@
  * PyTorch does (TF.js uses the biased one). LayerNorm: PyTorch's eps.
  */
 import * as tf from '@tensorflow/tfjs';
+import { BATCH_NORM_FORM } from '../../model/torch-layout';
 import { oneInput, oneShape, registerTorchLayer, type LayerArgs } from './base';
 
 /** Arguments of torchBatchNorm, named as nn.BatchNorm2d's (camel-cased). */
@@ -76,16 +77,7 @@ export class TorchBatchNorm extends tf.layers.Layer {
   }
 }
 
-registerTorchLayer(TorchBatchNorm, {
-  weights: {
-    gamma: { torch: 'weight', role: 'gamma' },
-    beta: { torch: 'bias', role: 'beta' },
-    moving_mean: { torch: 'running_mean', role: 'moving_mean', statistic: true },
-    moving_variance: { torch: 'running_var', role: 'moving_variance', statistic: true },
-  },
-  ignored: ['num_batches_tracked'],
-  torchModules: ['BatchNorm1d', 'BatchNorm2d', 'BatchNorm3d'],
-});
+registerTorchLayer(TorchBatchNorm, BATCH_NORM_FORM);
 
 /** nn.BatchNorm2d(C, eps, momentum, affine) as a TF.js layer over the last axis, with PyTorch's training semantics. */
 export function torchBatchNorm(args: TorchBatchNormArgs = {}): TorchBatchNorm {
