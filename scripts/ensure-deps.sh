@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses, skipping those already there.
-# PyTorch (python3-torch) is the reference for checkpoint files and numerics; Jupyter's own
+# PyTorch (python3-torch, on OpenBLAS rather than the reference BLAS) is the reference for
+# checkpoint files and numerics; Jupyter's own
 # client, kernel tester, nbconvert and nbclient test the kernel (run with /usr/bin/python3);
 # ipykernel is the reference kernel in benchmarks and runner tests; classic Notebook 6.4 and
 # jupyter-console are the real clients the client tests drive; Chromium renders and checks
@@ -8,7 +9,7 @@
 # jupyter console in a pseudo-terminal.
 set -euo pipefail
 packages=(
-  python3-torch python3-torchvision
+  python3-torch python3-torchvision libopenblas0-pthread
   python3-jupyter-client jupyter-client python3-jupyter-kernel-test jupyter-nbconvert python3-nbclient python3-ipykernel jupyter-core
   jupyter-notebook jupyter-console
   chromium
