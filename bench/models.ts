@@ -32,6 +32,7 @@ import { readCheckpoint } from '../lib/formats/read';
 import { loadStateDict } from '../lib/model/load';
 import * as zoo from '../lib/models';
 import { makeDivisible } from '../lib/models/options';
+import { flagValue } from './args';
 
 type ModelName = 'resnet18' | 'mobilenet_v2';
 type Config = 'auto' | 'nofuse' | 'threads2' | 'cpu';
@@ -263,13 +264,7 @@ function fmt(ms: number): string {
 }
 
 function parseArgs(argv: string[]): { models: ModelName[]; configs: Config[]; reps: number; batch: number; withTorch: boolean; python: string } {
-  const value = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag);
-    if (i < 0) return undefined;
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
-    return v;
-  };
+  const value = (flag: string): string | undefined => flagValue(argv, flag);
   const models = (value('--models') ?? MODELS.join(',')).split(',') as ModelName[];
   for (const m of models) if (!MODELS.includes(m)) throw new Error(`--models: unknown model ${m} (known: ${MODELS.join(', ')})`);
   const configs = (value('--configs') ?? 'auto,nofuse,threads2').split(',') as Config[];

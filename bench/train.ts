@@ -28,6 +28,7 @@ import { freeze } from '../lib/freeze/freeze';
 import { checkFrozen, fingerprint } from '../lib/freeze/guard';
 import { train, type GuardEvery } from '../lib/train/train';
 import { leNet } from '../test/helpers/models';
+import { flagValue } from './args';
 
 type ModelName = 'lenet5' | 'lenet5act' | 'convbn';
 type Mode = 'step' | 'train' | 'guard';
@@ -332,13 +333,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const value = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag);
-    if (i < 0) return undefined;
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
-    return v;
-  };
+  const value = (flag: string): string | undefined => flagValue(argv, flag);
   const backend = (value('--backend') ?? 'auto') as BackendName;
   if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got ${backend}`);
   const torchDevice = (value('--torch-device') ?? 'cpu') as TorchDevice;

@@ -58,3 +58,13 @@ export function bigModel(): tf.LayersModel {
   const out = tf.layers.dense({ units: 5, name: 'classifier' }).apply(pooled) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: out });
 }
+
+/** backbone → head, two Dense layers on 2 inputs: seed 002's pretrained body and new classifier, at toy size. */
+export function backboneHeadNet(): tf.Sequential {
+  return tf.sequential({
+    layers: [
+      tf.layers.dense({ name: 'backbone', inputShape: [2], units: 8, activation: 'tanh' }),
+      tf.layers.dense({ name: 'head', units: 2, activation: 'softmax' }),
+    ],
+  });
+}

@@ -12,17 +12,11 @@ import type { Callback } from '../../lib/train/callbacks';
 import { terminalProgress } from '../../lib/train/progress';
 import { markFrozen } from '../../lib/freeze/registry';
 import { weightSlots } from '../../lib/model/weights';
+import { backboneHeadNet } from '../helpers/models';
 
 const ready = tf.setBackend('cpu');
 
-function net(): tf.Sequential {
-  return tf.sequential({
-    layers: [
-      tf.layers.dense({ name: 'backbone', inputShape: [2], units: 8, activation: 'tanh' }),
-      tf.layers.dense({ name: 'head', units: 2, activation: 'softmax' }),
-    ],
-  });
-}
+const net = backboneHeadNet;
 
 function data(n: number): { x: tf.Tensor2D; y: tf.Tensor2D } {
   const x = tf.tidy(() => tf.randomNormal([n, 2], 0, 1, 'float32', 3) as tf.Tensor2D);

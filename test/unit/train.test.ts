@@ -13,18 +13,11 @@ import { terminalProgress, type ProgressInfo, type ProgressSink } from '../../li
 import { markFrozen } from '../../lib/freeze/registry';
 import { FrozenWeightError } from '../../lib/freeze/guard';
 import { weightSlots } from '../../lib/model/weights';
+import { backboneHeadNet } from '../helpers/models';
 
 const ready = tf.setBackend('cpu');
 
-/** backbone → head, as the seed's pretrained body and new classifier. */
-function net(): tf.Sequential {
-  return tf.sequential({
-    layers: [
-      tf.layers.dense({ name: 'backbone', inputShape: [2], units: 8, activation: 'tanh' }),
-      tf.layers.dense({ name: 'head', units: 2, activation: 'softmax' }),
-    ],
-  });
-}
+const net = backboneHeadNet;
 
 /** Two Gaussian blobs, linearly separable: class 0 around (-1, -1), class 1 around (1, 1). */
 function blobs(n = 64, seed = 1): { x: tf.Tensor2D; y: tf.Tensor2D; labels: tf.Tensor1D } {
