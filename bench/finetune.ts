@@ -23,6 +23,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { parseArgs as parseFlags } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { setBackend, type BackendName } from '../lib/backend';
 import { freeze } from '../lib/freeze/freeze';
@@ -200,27 +201,38 @@ async function yieldCost(): Promise<{ microseconds: number }> {
 }
 
 function parseArgs(argv: string[]): Args {
-  const value = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag);
-    return i < 0 ? undefined : argv[i + 1];
+  const { values } = parseFlags({
+    args: argv,
+    options: {
+      model: { type: 'string', default: 'resnet18' },
+      images: { type: 'string', default: '512' },
+      size: { type: 'string' },
+      batch: { type: 'string', default: '32' },
+      epochs: { type: 'string', default: '5' },
+      backend: { type: 'string', default: 'auto' },
+      python: { type: 'string', default: existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3' },
+      'no-augment': { type: 'boolean', default: false },
+      'no-torch': { type: 'boolean', default: false },
+      child: { type: 'string' },
+    },
+  });
+  const int = (flag: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a positive integer`);
+    return n;
   };
-  const int = (flag: string, d: number) => {
-    const v = Number(value(flag) ?? d);
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} must be a positive integer`);
-    return v;
-  };
-  const model = (value('--model') ?? 'resnet18') as ModelName;
+  const model = values.model as ModelName;
   if (model !== 'resnet18' && model !== 'small') throw new Error(`--model must be resnet18 or small, got ${model}`);
   return {
     model,
-    images: int('--images', 512),
-    size: int('--size', model === 'small' ? 32 : 224),
-    batch: int('--batch', 32),
-    epochs: int('--epochs', 5),
-    backend: (value('--backend') ?? 'auto') as BackendName,
-    augment: !argv.includes('--no-augment'),
-    torch: !argv.includes('--no-torch'),
-    python: value('--python') ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'),
+    images: int('images', values.images),
+    size: int('size', values.size ?? (model === 'small' ? '32' : '224')),
+    batch: int('batch', values.batch),
+    epochs: int('epochs', values.epochs),
+    backend: values.backend as BackendName,
+    augment: !values['no-augment'],
+    torch: !values['no-torch'],
+    python: values.python,
   };
 }
 

@@ -24,6 +24,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs as parseFlags } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { setBackend, type BackendName } from '../lib/backend';
 import { foldStats, setConvFusion } from '../lib/backend/wasm/kernel-utils/fused-conv';
@@ -32,7 +33,6 @@ import { readCheckpoint } from '../lib/formats/read';
 import { loadStateDict } from '../lib/model/load';
 import * as zoo from '../lib/models';
 import { makeDivisible } from '../lib/models/options';
-import { flagValue } from './args';
 
 type ModelName = 'resnet18' | 'mobilenet_v2';
 type Config = 'auto' | 'nofuse' | 'threads2' | 'cpu';
@@ -263,17 +263,27 @@ function fmt(ms: number): string {
   return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
 }
 
-function parseArgs(argv: string[]): { models: ModelName[]; configs: Config[]; reps: number; batch: number; withTorch: boolean; python: string } {
-  const value = (flag: string): string | undefined => flagValue(argv, flag);
-  const models = (value('--models') ?? MODELS.join(',')).split(',') as ModelName[];
+function parseArgs(argv: string[]): { models: ModelName[]; configs: Config[]; reps: number; batch: number; withTorch: boolean; profile: boolean; python: string } {
+  const { values } = parseFlags({
+    args: argv,
+    options: {
+      models: { type: 'string', default: MODELS.join(',') },
+      configs: { type: 'string', default: 'auto,nofuse,threads2' },
+      reps: { type: 'string', default: '5' },
+      batch: { type: 'string', default: '16' },
+      python: { type: 'string', default: existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3' },
+      'no-torch': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+    },
+  });
+  const models = values.models.split(',') as ModelName[];
   for (const m of models) if (!MODELS.includes(m)) throw new Error(`--models: unknown model ${m} (known: ${MODELS.join(', ')})`);
-  const configs = (value('--configs') ?? 'auto,nofuse,threads2').split(',') as Config[];
+  const configs = values.configs.split(',') as Config[];
   for (const c of configs) if (!CONFIGS.includes(c)) throw new Error(`--configs: unknown configuration ${c} (known: ${CONFIGS.join(', ')})`);
-  const reps = Number(value('--reps') ?? 5);
-  const batch = Number(value('--batch') ?? 16);
+  const reps = Number(values.reps);
+  const batch = Number(values.batch);
   if (!Number.isInteger(reps) || reps < 1 || !Number.isInteger(batch) || batch < 1) throw new Error('--reps and --batch must be positive integers');
-  const python = value('--python') ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-  return { models, configs, reps, batch, withTorch: !argv.includes('--no-torch'), python };
+  return { models, configs, reps, batch, withTorch: !values['no-torch'], profile: values.profile, python: values.python };
 }
 
 async function main(): Promise<void> {
@@ -286,7 +296,7 @@ async function main(): Promise<void> {
     return;
   }
   const a = parseArgs(argv);
-  profileKernels = argv.includes('--profile');
+  profileKernels = a.profile;
   const dir = mkdtempSync(join(tmpdir(), 'tsfreeze-bench-models-'));
   try {
     console.log(`batch ${a.batch} × 224 × 224 × 3, eval forward: median of ${a.reps} after 2 warm-up; loadStateDict strict: median of 7; readCheckpoint: median of 5 fresh reads`);

@@ -22,13 +22,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { parseArgs as parseFlags } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { setBackend, type BackendName } from '../lib/backend';
 import { freeze } from '../lib/freeze/freeze';
 import { checkFrozen, fingerprint } from '../lib/freeze/guard';
 import { train, type GuardEvery } from '../lib/train/train';
 import { leNet } from '../test/helpers/models';
-import { flagValue } from './args';
 
 type ModelName = 'lenet5' | 'lenet5act' | 'convbn';
 type Mode = 'step' | 'train' | 'guard';
@@ -333,21 +333,32 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const value = (flag: string): string | undefined => flagValue(argv, flag);
-  const backend = (value('--backend') ?? 'auto') as BackendName;
+  const { values } = parseFlags({
+    args: argv,
+    options: {
+      backend: { type: 'string', default: 'auto' },
+      'torch-device': { type: 'string', default: 'cpu' },
+      models: { type: 'string', default: MODELS.join(',') },
+      repeats: { type: 'string', default: '3' },
+      python: { type: 'string', default: existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3' },
+      'no-cpu': { type: 'boolean', default: false },
+      'no-torch': { type: 'boolean', default: false },
+      'no-guard': { type: 'boolean', default: false },
+    },
+  });
+  const backend = values.backend as BackendName;
   if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got ${backend}`);
-  const torchDevice = (value('--torch-device') ?? 'cpu') as TorchDevice;
+  const torchDevice = values['torch-device'] as TorchDevice;
   if (torchDevice !== 'cpu' && torchDevice !== 'cuda') throw new Error(`--torch-device must be cpu or cuda, got ${torchDevice}`);
-  const models = (value('--models') ?? MODELS.join(',')).split(',') as ModelName[];
+  const models = values.models.split(',') as ModelName[];
   for (const m of models) if (!MODELS.includes(m)) throw new Error(`--models: unknown model ${m} (known: ${MODELS.join(', ')})`);
-  const repeats = Number(value('--repeats') ?? 3);
+  const repeats = Number(values.repeats);
   if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a positive integer`);
-  const python = value('--python') ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   return {
-    backend, torchDevice, models, repeats, python,
-    withCpu: !argv.includes('--no-cpu') && backend !== 'cpu',
-    withTorch: !argv.includes('--no-torch'),
-    withGuard: !argv.includes('--no-guard'),
+    backend, torchDevice, models, repeats, python: values.python,
+    withCpu: !values['no-cpu'] && backend !== 'cpu',
+    withTorch: !values['no-torch'],
+    withGuard: !values['no-guard'],
   };
 }
 

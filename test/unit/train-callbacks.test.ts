@@ -16,8 +16,6 @@ import { backboneHeadNet } from '../helpers/models';
 
 const ready = tf.setBackend('cpu');
 
-const net = backboneHeadNet;
-
 function data(n: number): { x: tf.Tensor2D; y: tf.Tensor2D } {
   const x = tf.tidy(() => tf.randomNormal([n, 2], 0, 1, 'float32', 3) as tf.Tensor2D);
   const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => i % 2), 'int32'), 2) as tf.Tensor2D);
@@ -39,7 +37,7 @@ test('callbacks see the run in order: train begin, epoch begin, batch begin and 
     onEpochEnd: (log) => { seen.push(`end epoch ${log.epoch} steps ${log.steps}`); },
     onTrainEnd: ({ history, error }) => { seen.push(`end ${history.steps} ${error === undefined ? 'ok' : 'error'}`); },
   };
-  const h = await train(net(), { x, y }, { ...base, callbacks: [cb], onStep: (s) => { seen.push(`hook step ${s.step}`); }, onEpoch: (l) => { seen.push(`hook epoch ${l.epoch}`); } });
+  const h = await train(backboneHeadNet(), { x, y }, { ...base, callbacks: [cb], onStep: (s) => { seen.push(`hook step ${s.step}`); }, onEpoch: (l) => { seen.push(`hook epoch ${l.epoch}`); } });
   assert.deepEqual(seen, [
     'begin 2x2',
     'epoch 1 (ctx.epoch 1)', 'batch 1.0 step 1 size 4', 'hook step 1', 'step 1 (ctx.step 1)', 'batch 1.1 step 2 size 4', 'hook step 2', 'step 2 (ctx.step 2)', 'hook epoch 1', 'end epoch 1 steps 2',
@@ -54,7 +52,7 @@ test('callbacks see the run in order: train begin, epoch begin, batch begin and 
 test('a callback stops the run: ctx.stop() at a step (partial epoch, history.stopped "callback"), false from onEpochEnd after an epoch', async () => {
   await ready;
   const { x, y } = data(16);
-  const h = await train(net(), { x, y }, { ...base, epochs: 5, callbacks: [{ onStep: (s, ctx) => { if (s.step === 6) ctx.stop('enough'); } }], metrics: ['accuracy'], validationData: { x, y } });
+  const h = await train(backboneHeadNet(), { x, y }, { ...base, epochs: 5, callbacks: [{ onStep: (s, ctx) => { if (s.step === 6) ctx.stop('enough'); } }], metrics: ['accuracy'], validationData: { x, y } });
   assert.equal(h.steps, 6);
   assert.equal(h.stopped, 'callback');
   assert.deepEqual(h.epochs.map((e) => [e.epoch, e.steps, e.partial ?? false]), [[1, 4, false], [2, 2, true]]);
@@ -62,14 +60,14 @@ test('a callback stops the run: ctx.stop() at a step (partial epoch, history.sto
   assert.deepEqual(h.events.map((e) => [e.kind, e.step, e.message]), [['stop', 6, 'stopping (callback): enough']]);
   // The terminal progress says so.
   let out = '';
-  await train(net(), { x, y }, { ...base, epochs: 5, progress: terminalProgress({ stream: { isTTY: false, write: (t: string) => { out += t; } } }), callbacks: [{ onStep: (s, ctx) => { if (s.step === 2) ctx.stop('enough'); } }] });
+  await train(backboneHeadNet(), { x, y }, { ...base, epochs: 5, progress: terminalProgress({ stream: { isTTY: false, write: (t: string) => { out += t; } } }), callbacks: [{ onStep: (s, ctx) => { if (s.step === 2) ctx.stop('enough'); } }] });
   assert.match(out, /\nstopping \(callback\): enough \(step 2, epoch 1\)\nstopped \(callback\): 2 steps in \d+s, loss \d\.\d{4}\n$/);
-  const h2 = await train(net(), { x, y }, { ...base, epochs: 5, callbacks: [{ onEpochEnd: (log) => log.epoch < 2 }] });
+  const h2 = await train(backboneHeadNet(), { x, y }, { ...base, epochs: 5, callbacks: [{ onEpochEnd: (log) => log.epoch < 2 }] });
   assert.deepEqual([h2.steps, h2.epochs.length, h2.stopped], [8, 2, 'callback']);
   // Asking to stop during the last epoch's end is not an early stop.
-  const h3 = await train(net(), { x, y }, { ...base, epochs: 2, callbacks: [{ onEpochEnd: () => false }] });
+  const h3 = await train(backboneHeadNet(), { x, y }, { ...base, epochs: 2, callbacks: [{ onEpochEnd: () => false }] });
   assert.deepEqual([h3.epochs.length, h3.stopped], [1, 'callback']);
-  const h4 = await train(net(), { x, y }, { ...base, epochs: 1, callbacks: [{ onEpochEnd: () => false }] });
+  const h4 = await train(backboneHeadNet(), { x, y }, { ...base, epochs: 1, callbacks: [{ onEpochEnd: () => false }] });
   assert.deepEqual([h4.epochs.length, h4.stopped], [1, undefined]);
   tf.dispose([x, y]);
 });
@@ -78,11 +76,11 @@ test('an AbortSignal stops the run at the next step boundary; an aborted one run
   await ready;
   const { x, y } = data(16);
   const ac = new AbortController();
-  const h = await train(net(), { x, y }, { ...base, epochs: 3, signal: ac.signal, onStep: (s) => { if (s.step === 2) ac.abort(new Error('user cancelled')); }, validationData: { x, y } });
+  const h = await train(backboneHeadNet(), { x, y }, { ...base, epochs: 3, signal: ac.signal, onStep: (s) => { if (s.step === 2) ac.abort(new Error('user cancelled')); }, validationData: { x, y } });
   assert.deepEqual([h.steps, h.stopped, h.epochs.length, h.epochs[0].partial], [2, 'aborted', 1, true]);
   assert.equal(h.epochs[0].valLoss, undefined, 'no validation pass after an abort');
   assert.match(h.events[0].message, /stopping \(aborted\): the signal was aborted \(user cancelled\)/);
-  const h2 = await train(net(), { x, y }, { ...base, signal: AbortSignal.abort() });
+  const h2 = await train(backboneHeadNet(), { x, y }, { ...base, signal: AbortSignal.abort() });
   assert.deepEqual([h2.steps, h2.stopped, h2.epochs.length, h2.loss.length], [0, 'aborted', 0, 0]);
   tf.dispose([x, y]);
 });
@@ -98,8 +96,8 @@ test('stopTraining() from a timer stops every running train(): the loop yields t
     asked = stopTraining();
   }, 50);
   const [a, b] = await Promise.all([
-    train(net(), { x, y }, { ...base, epochs: 100000, batchSize: 8 }),
-    train(net(), { x, y }, { ...base, epochs: 100000, batchSize: 8 }),
+    train(backboneHeadNet(), { x, y }, { ...base, epochs: 100000, batchSize: 8 }),
+    train(backboneHeadNet(), { x, y }, { ...base, epochs: 100000, batchSize: 8 }),
   ]);
   assert.equal(during, 2);
   assert.equal(await asked, 2, 'stopTraining() resolves, once both stopped, to how many it asked');
@@ -122,7 +120,7 @@ test('a real SIGINT whose handler calls stopTraining() stops the run within a st
   process.on('SIGINT', handler);
   try {
     let sentAt = 0;
-    const h = await train(net(), { x, y }, { ...base, epochs: 1000, batchSize: 8, onStep: (s) => { if (s.step === 3) { sentAt = s.step; process.kill(process.pid, 'SIGINT'); } } });
+    const h = await train(backboneHeadNet(), { x, y }, { ...base, epochs: 1000, batchSize: 8, onStep: (s) => { if (s.step === 3) { sentAt = s.step; process.kill(process.pid, 'SIGINT'); } } });
     assert.equal(handled, 1);
     assert.equal(h.stopped, 'interrupted');
     assert.ok(h.steps >= sentAt && h.steps <= sentAt + 1, `sent at step ${sentAt}, stopped after ${h.steps}`);
@@ -136,7 +134,7 @@ test('a real SIGINT whose handler calls stopTraining() stops the run within a st
 test('ctx.setLr: a callback sets the learning rate of a group (0 freezes it in effect); the change is an event and in history.groups', async () => {
   await ready;
   const { x, y } = data(8);
-  const model = net();
+  const model = backboneHeadNet();
   markFrozen(model, ['backbone.kernel', 'backbone.bias'], true);
   const headAt: number[][] = [];
   const h = await train(model, { x, y }, {
@@ -150,7 +148,7 @@ test('ctx.setLr: a callback sets the learning rate of a group (0 freezes it in e
   assert.notDeepEqual(headAt[2], headAt[1]);
   assert.deepEqual(h.events.filter((e) => e.kind !== 'cache').map((e) => [e.kind, e.epoch, e.lr]), [['lr', 2, 0], ['lr', 3, 0.1]]);
   assert.equal(h.groups[0].lr, 0.1);
-  await assert.rejects(train(net(), { x, y }, { ...base, callbacks: [{ onTrainBegin: (ctx) => ctx.setLr('head', 1) }] }), /no parameter group 'head' \(groups: default\)/);
+  await assert.rejects(train(backboneHeadNet(), { x, y }, { ...base, callbacks: [{ onTrainBegin: (ctx) => ctx.setLr('head', 1) }] }), /no parameter group 'head' \(groups: default\)/);
   model.dispose();
   tf.dispose([x, y]);
 });
@@ -162,7 +160,7 @@ test('wasm: drift skips layers whose storage never changed (exactly 0, not recom
   assert.ok(await tf.setBackend('wasm'));
   try {
     const { x, y } = data(8);
-    const model = net();
+    const model = backboneHeadNet();
     markFrozen(model, ['backbone.kernel', 'backbone.bias'], true);
     const h = await train(model, { x, y }, { ...base, epochs: 2, sampleEvery: 1 });
     assert.ok(h.drift.values.every((row) => row[0] === 0), 'frozen backbone: exactly 0');

@@ -17,8 +17,6 @@ import { backboneHeadNet } from '../helpers/models';
 
 const ready = tf.setBackend('cpu');
 
-const net = backboneHeadNet;
-
 /** Two Gaussian blobs, linearly separable: class 0 around (-1, -1), class 1 around (1, 1). */
 function blobs(n = 64, seed = 1): { x: tf.Tensor2D; y: tf.Tensor2D; labels: tf.Tensor1D } {
   let s = seed;
@@ -69,7 +67,7 @@ const base: TrainOptions = { loss: 'categoricalCrossentropy', epochs: 1, guard: 
 
 test('the loss decreases on a tiny separable problem; accuracy and validation loss are reported', async () => {
   await ready;
-  const model = net();
+  const model = backboneHeadNet();
   const { x, y } = blobs(64, 1);
   const val = blobs(32, 7);
   const h = await train(model, { x, y }, { ...base, epochs: 15, batchSize: 16, optimizer: 'adam', lr: 0.05, shuffle: true, seed: 3, metrics: ['accuracy'], validationData: { x: val.x, y: val.y } });
@@ -90,11 +88,11 @@ test('the loss decreases on a tiny separable problem; accuracy and validation lo
 test('sparse labels and meanSquaredError losses train too', async () => {
   await ready;
   const { x, y, labels } = blobs(32, 2);
-  const m1 = net();
+  const m1 = backboneHeadNet();
   const h1 = await train(m1, { x, y: labels }, { loss: 'sparseCategoricalCrossentropy', epochs: 10, batchSize: 32, optimizer: 'adam', lr: 0.05, metrics: ['accuracy'] });
   assert.ok(h1.loss[h1.loss.length - 1] < h1.loss[0] / 2);
   assert.ok(h1.epochs[9].metrics.accuracy >= 0.95);
-  const m2 = net();
+  const m2 = backboneHeadNet();
   const h2 = await train(m2, { x, y }, { loss: 'meanSquaredError', epochs: 10, batchSize: 32, optimizer: 'adam', lr: 0.05, metrics: ['accuracy'] });
   assert.ok(h2.loss[h2.loss.length - 1] < h2.loss[0] / 2);
   assert.ok(h2.epochs[9].metrics.accuracy >= 0.95, `accuracy ${h2.epochs[9].metrics.accuracy}`);
@@ -105,7 +103,7 @@ test('sparse labels and meanSquaredError losses train too', async () => {
 
 test('parameter groups: with plain SGD each group moves by exactly its own lr × gradient (backbone 1e-3, head 1e-2)', async () => {
   await ready;
-  const model = net();
+  const model = backboneHeadNet();
   const { x, y } = blobs(16, 4);
   const w0 = values(model);
   const g = gradsAt(model, x, y);
@@ -135,8 +133,8 @@ test('parameter groups: with plain SGD each group moves by exactly its own lr ×
 
 test('seed 002 §2.3: SGD([{base}, {fc, lr: 1e-2}], lr=1e-3, momentum=0.9) matches a hand-written reference over 3 steps', async () => {
   await ready;
-  const model = net();
-  const ref = net();
+  const model = backboneHeadNet();
+  const ref = backboneHeadNet();
   ref.setWeights(model.getWeights());
   const { x, y } = blobs(24, 5);
   await train(model, { x, y }, { ...base, epochs: 3, batchSize: 24, optimizer: 'sgd', lr: 1e-3, momentum: 0.9, paramGroups: [{ params: ['head.kernel', 'head.bias'], lr: 1e-2 }] });
@@ -168,7 +166,7 @@ test("weight decay: 'l2' adds wd·w to the gradient (SGD); 'decoupled' shrinks w
   await ready;
   const { x, y } = blobs(16, 6);
   {
-    const model = net();
+    const model = backboneHeadNet();
     const w0 = values(model);
     const g = gradsAt(model, x, y);
     await train(model, { x, y }, { ...base, batchSize: 16, optimizer: 'sgd', lr: 0.1, weightDecay: 0.5 });
@@ -177,7 +175,7 @@ test("weight decay: 'l2' adds wd·w to the gradient (SGD); 'decoupled' shrinks w
     model.dispose();
   }
   {
-    const model = net();
+    const model = backboneHeadNet();
     const w0 = values(model);
     const g = gradsAt(model, x, y);
     await train(model, { x, y }, { ...base, batchSize: 16, optimizer: 'adam', lr: 0.01, paramGroups: [{ params: 'head', weightDecay: 0.5, weightDecayMode: 'decoupled' }] });
@@ -195,7 +193,7 @@ test("weight decay: 'l2' adds wd·w to the gradient (SGD); 'decoupled' shrinks w
 
 test('frozen weights (registry) stay bit-identical even though TF.js says the layer and its variables are trainable', async () => {
   await ready;
-  const model = net();
+  const model = backboneHeadNet();
   model.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
   markFrozen(model, ['backbone.kernel', 'backbone.bias'], true);
   const backbone = model.getLayer('backbone');
@@ -277,7 +275,7 @@ test('Sequential pitfall (TF.js 4.22): compile() resets weight flags, so fit() t
 
 test('drift: frozen layers read exactly 0 at every sample, trained layers grow; samples every sampleEvery steps plus the last', async () => {
   await ready;
-  const model = net();
+  const model = backboneHeadNet();
   markFrozen(model, ['backbone.kernel', 'backbone.bias'], true);
   const { x, y } = blobs(40, 10);
   const h = await train(model, { x, y }, { ...base, epochs: 3, batchSize: 8, optimizer: 'adam', lr: 0.02, sampleEvery: 4 });
@@ -288,7 +286,7 @@ test('drift: frozen layers read exactly 0 at every sample, trained layers grow; 
   assert.equal(head[0], 0);
   for (let i = 1; i < head.length; i++) assert.ok(head[i] > head[i - 1], `head drift grows: ${head}`);
   // Default sampling: 4 per epoch.
-  const h2 = await train(net(), { x, y }, { ...base, epochs: 2, batchSize: 4 });
+  const h2 = await train(backboneHeadNet(), { x, y }, { ...base, epochs: 2, batchSize: 4 });
   assert.deepEqual(h2.drift.steps, [0, 3, 6, 9, 12, 15, 18, 20]);
   tf.dispose([x, y]);
   model.dispose();
@@ -305,7 +303,7 @@ test('the guard throws FrozenWeightError when an onStep callback changes a froze
     }
   };
   for (const [guard, steps] of [[undefined, 4], [{ every: 'step' as const }, 2], [{ every: 3 }, 3]] as const) {
-    const model = net();
+    const model = backboneHeadNet();
     markFrozen(model, ['backbone.kernel', 'backbone.bias'], true);
     const calls: number[] = [];
     await assert.rejects(
@@ -315,7 +313,7 @@ test('the guard throws FrozenWeightError when an onStep callback changes a froze
     assert.equal(calls.length, steps, `guard ${JSON.stringify(guard)} stopped after step ${calls.length}`);
     model.dispose();
   }
-  const model = net();
+  const model = backboneHeadNet();
   markFrozen(model, ['backbone.kernel', 'backbone.bias'], true);
   const h = await train(model, { x, y }, { ...base, epochs: 2, batchSize: 8, guard: false, onStep: tamper(model, []) });
   assert.equal(h.steps, 8, 'guard: false lets it through');
@@ -329,7 +327,7 @@ test('a tf.data.Dataset of batched {xs, ys} trains, of known and of unknown size
   const xs = x.unstack();
   const ys = y.unstack();
   const ds = tf.data.array(xs.map((xi, i) => ({ xs: xi, ys: ys[i] }))).batch(12);
-  const model = net();
+  const model = backboneHeadNet();
   const totals: Array<number | undefined> = [];
   const sink: ProgressSink = { start: (t) => totals.push(t), update: (_s, info) => totals.push(info.total), end: () => undefined };
   const h = await train(model, ds, { ...base, epochs: 8, optimizer: 'adam', lr: 0.05, progress: sink });
@@ -341,10 +339,10 @@ test('a tf.data.Dataset of batched {xs, ys} trains, of known and of unknown size
     for (let b = 0; b < 4; b++) yield { xs: x.slice(b * 12, 12), ys: y.slice(b * 12, 12) };
   }) as unknown as tf.data.Dataset<{ xs: tf.Tensor; ys: tf.Tensor }>;
   totals.length = 0;
-  const h2 = await train(net(), gen, { ...base, epochs: 2, progress: sink });
+  const h2 = await train(backboneHeadNet(), gen, { ...base, epochs: 2, progress: sink });
   assert.equal(h2.steps, 8);
   assert.deepEqual(totals, [undefined, undefined, undefined, undefined, undefined, 8, 8, 8, 8]);
-  await assert.rejects(train(net(), tf.data.array([1, 2, 3]) as never, { ...base }), /elements must be batched \{ xs: tf\.Tensor, ys: tf\.Tensor \}/);
+  await assert.rejects(train(backboneHeadNet(), tf.data.array([1, 2, 3]) as never, { ...base }), /elements must be batched \{ xs: tf\.Tensor, ys: tf\.Tensor \}/);
   tf.dispose([x, y, ...xs, ...ys]);
   model.dispose();
 });
@@ -359,7 +357,7 @@ test('progress: a sink gets start(total), one update per step with rate and ETA,
     update: (step, info) => { events.push(`update ${step}`); infos.push(info); },
     end: (info) => events.push(`end ${info.steps}`),
   };
-  await train(net(), { x, y }, { ...base, epochs: 2, batchSize: 5, progress: sink });
+  await train(backboneHeadNet(), { x, y }, { ...base, epochs: 2, batchSize: 5, progress: sink });
   assert.deepEqual(events, ['start 8 2x4', ...Array.from({ length: 8 }, (_, i) => `update ${i + 1}`), 'end 8']);
   assert.deepEqual(infos.map((i) => i.epoch), [1, 1, 1, 1, 2, 2, 2, 2]);
   assert.ok(infos.every((i) => i.total === 8 && i.rate > 0 && i.eta !== undefined && Number.isFinite(i.loss)));
@@ -368,8 +366,8 @@ test('progress: a sink gets start(total), one update per step with rate and ETA,
   const out = { tty: '', plain: '' };
   const ttyStream = { isTTY: true, columns: 200, write: (s: string) => { out.tty += s; } };
   const plainStream = { isTTY: false, write: (s: string) => { out.plain += s; } };
-  await train(net(), { x, y }, { ...base, epochs: 2, batchSize: 5, progress: terminalProgress({ stream: ttyStream, interval: 0 }) });
-  await train(net(), { x, y }, { ...base, epochs: 2, batchSize: 5, progress: terminalProgress({ stream: plainStream }) });
+  await train(backboneHeadNet(), { x, y }, { ...base, epochs: 2, batchSize: 5, progress: terminalProgress({ stream: ttyStream, interval: 0 }) });
+  await train(backboneHeadNet(), { x, y }, { ...base, epochs: 2, batchSize: 5, progress: terminalProgress({ stream: plainStream }) });
   assert.match(out.tty, /\r\[=+> *\]  12% step 1\/8 · epoch 1\/2 · loss \d\.\d{4} · [\d.]+ steps\/s · ETA \d+s\x1b\[K/);
   assert.match(out.tty, /\r\[=+\] 100% step 8\/8/);
   assert.match(out.tty, /\ndone: 8 steps in \d+s, loss \d\.\d{4}\n$/);
@@ -380,7 +378,7 @@ test('progress: a sink gets start(total), one update per step with rate and ETA,
   assert.ok(lines.length <= 11);
   // A failing run still ends the display.
   events.length = 0;
-  await assert.rejects(train(net(), { x, y }, { ...base, epochs: 1, batchSize: 5, progress: sink, onStep: ({ step }) => { if (step === 2) throw new Error('boom'); } }), /boom/);
+  await assert.rejects(train(backboneHeadNet(), { x, y }, { ...base, epochs: 1, batchSize: 5, progress: sink, onStep: ({ step }) => { if (step === 2) throw new Error('boom'); } }), /boom/);
   assert.deepEqual(events.slice(-1), ['end 2']);
   tf.dispose([x, y]);
 });
@@ -389,7 +387,7 @@ test('memory: no tensor leaks per step (Adam state made on the first step only),
   await ready;
   const { x, y } = blobs(48, 14);
   const val = blobs(16, 15);
-  const model = net();
+  const model = backboneHeadNet();
   markFrozen(model, ['backbone.kernel'], true);
   const before = tf.memory().numTensors;
   const counts: number[] = [];
@@ -418,10 +416,10 @@ test('shuffle is reproducible from the seed and changes order between epochs', a
   assert.notDeepEqual(p0, permutation(10, 42, 1));
   assert.notDeepEqual(p0, permutation(10, 43, 0));
   const { x, y } = blobs(32, 16);
-  const m1 = net();
-  const m2 = net();
+  const m1 = backboneHeadNet();
+  const m2 = backboneHeadNet();
   m2.setWeights(m1.getWeights());
-  const m3 = net();
+  const m3 = backboneHeadNet();
   m3.setWeights(m1.getWeights());
   const opts = { ...base, epochs: 2, batchSize: 8, shuffle: true, seed: 5 };
   const a = await train(m1, { x, y }, opts);
@@ -435,7 +433,7 @@ test('shuffle is reproducible from the seed and changes order between epochs', a
 test('clear errors: overlapping groups, a group matching nothing, nothing left to train, shared optimizer instance', async () => {
   await ready;
   const { x, y } = blobs(8, 17);
-  const model = net();
+  const model = backboneHeadNet();
   await assert.rejects(train(model, { x, y }, { ...base, paramGroups: [{ params: 'head' }, { params: 'head.*' }] }), /'head\.kernel' is in paramGroups\[0\] and paramGroups\[1\]/);
   await assert.rejects(train(model, { x, y }, { ...base, paramGroups: [{ params: 'fc.*' }] }), /paramGroups\[0\] \("fc\.\*"\) matches no weight of the model; its keys are backbone\.kernel/);
   const opt = tf.train.sgd(0.1);
